@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* Being written: see docs/protocol.md. */
+#include "common/macro.h"

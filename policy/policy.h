@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* policy/: read and validate configuration, answer "may this peer do this
+ * with this project?", and resolve a step request into the launch spec that
+ * sandbox/ obeys. A loaded configuration is immutable and reference counted:
+ * a reload builds a new one; steps keep the one they were resolved under.
+ *
+ * Files (paths relative to the configuration folder, default /etc/stepd):
+ *   stepd.json           daemon settings (socket, state, uid range, capacity...)
+ *   projects.d/*.json    one project each
+ *   seccomp.d/*.json     seccomp profiles in the OCI/Docker format
+ * With none of them, a built-in default applies (see docs/policy.md). */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/macro.h"
+#include "sandbox/spec.h"
+
+/* Where and why a configuration file is wrong: file, line, column, the key's
+ * path ("limits.memory") and what was expected. */
+struct policy_error {
+        char file[256];
+        int line;   /* 0: not known (whole file) */
+        int column;
+        char key[128];
+        char message[512];
+};
+/* "FILE:LINE:COL: KEY: MESSAGE" */
+void policy_error_format(const struct policy_error *e, char *buf, size_t len);
+
+struct daemon_settings {
+        char *socket_path;       /* default STEPD_SOCKET */
+        mode_t socket_mode;      /* default 0660 */
+        char *socket_group;      /* default "stepd" if that group exists, else none */
+        char *state_dir;         /* default STEPD_STATEDIR */
+        uid_t uid_min, uid_max;  /* allocation range for projects without an explicit user */
+        unsigned capacity;       /* max running steps; default: number of CPUs * 2 */
+        unsigned queue_limit;    /* max queued steps; default 64 */
+        uint64_t default_timeout_ms; /* default 1 h */
+        uint64_t retention_sec;  /* keep ended steps' records; default 7 days */
+        uint64_t kill_grace_ms;  /* default 2000 */
+        bool root_always_allowed; /* default true */
+};
+
+struct policy_config;
+
+/* Load and validate a configuration folder (NULL: STEPD_SYSCONFDIR). A
+ * missing folder or missing files mean the built-in defaults. On error
+ * returns -EINVAL (or -errno) with *err filled; nothing is half-loaded. */
+int policy_load(const char *config_dir, struct policy_config **ret, struct policy_error *err);
+struct policy_config *policy_config_ref(struct policy_config *c);
+struct policy_config *policy_config_unref(struct policy_config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct policy_config *, policy_config_unref);
+
+const struct daemon_settings *policy_settings(const struct policy_config *c);
+
+/* The client, from SO_PEERCRED plus its supplementary groups (read by the
+ * caller from /proc/<pid>/status or getgrouplist). */
+struct peer {
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        const gid_t *groups;
+        size_t n_groups;
+};
+
+enum policy_action {
+        POLICY_RUN,
+        POLICY_ATTACH, /* attach, logs, result */
+        POLICY_CANCEL,
+        _POLICY_ACTION_MAX,
+};
+
+/* 0: allowed. -ENOENT: no such project (why says so). -EACCES: denied, why
+ * says which rule. */
+int policy_authorize(const struct policy_config *c, const char *project, const struct peer *p,
+                     enum policy_action a, char *why, size_t why_len);
+
+/* What a client asked for, already decoded by ipc/. */
+struct step_request {
+        const char *project;
+        char *const *argv;      /* NULL-terminated; argv or script */
+        const char *script;
+        const char *interpreter; /* NULL: /bin/sh */
+        char *const *env;       /* "KEY=VALUE", filtered by the project's allowlist */
+        uint64_t timeout_ms;    /* 0: policy default */
+};
+
+/* Resolve a request for a project into a full spec: identity (explicit, or
+ * allocated once from the uid range and remembered under state_dir), limits,
+ * network, mounts, root filesystem, environment (allowlist + fixed
+ * variables), seccomp profile, timeout (capped by the policy). The caller
+ * fills in spec->step_id and spec->workdir (it creates the folder), and for
+ * scripts, where the script file is. -EINVAL with err on a request the policy
+ * refuses (e.g. timeout above the cap). */
+int policy_resolve(const struct policy_config *c, const struct step_request *req,
+                   struct launch_spec **ret, char *err, size_t err_len);
+
+/* Whether the project keeps a persistent cache folder (mounted at /cache). */
+bool policy_project_cache(const struct policy_config *c, const char *project);
+/* Short hex hash of the project's effective policy, for audit lines. */
+const char *policy_project_hash(const struct policy_config *c, const char *project);

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* Being written: see sandbox/net.h for the contract. */
+#include "sandbox/net.h"

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* sandbox/: turn a launch spec into a running, contained step and tear it
+ * down again. Non-blocking: the caller (stepd exec's small loop, or the
+ * supervisor's epoll loop) watches the fds a step exposes and calls back:
+ *
+ *   sandbox_spawn()            → step running its setup; watch:
+ *     sync_fd   (EPOLLIN)      → sandbox_step_on_sync(): started / setup failure
+ *     stdout_fd, stderr_fd     → read the step's output until EOF
+ *     pidfd     (EPOLLIN)      → the step's init has exited: sandbox_step_reap()
+ *   sandbox_step_terminate()   → timeout/cancel: SIGTERM to everything, the init
+ *                                waits kill_grace_ms, then SIGKILLs the rest
+ *   sandbox_step_kill()        → SIGKILL the whole step now (backstop)
+ *   sandbox_step_free()        → kills what is left, removes the cgroup
+ *
+ * The caller drains stdout/stderr to EOF before it reports the end: EOF only
+ * comes once every process of the step is gone.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/macro.h"
+#include "common/result.h"
+#include "sandbox/spec.h"
+
+/* Process-wide preparation, once at start: detect the cgroup layout, find
+ * where this process may create cgroups, protect the launcher from the OOM
+ * killer. Returns -errno with a human detail in err. */
+struct sandbox_context;
+int sandbox_context_new(struct sandbox_context **ret, char *err, size_t err_len);
+struct sandbox_context *sandbox_context_free(struct sandbox_context *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct sandbox_context *, sandbox_context_free);
+/* "v1", "v2" or "hybrid" (v1 controllers, empty v2 hierarchy) */
+const char *sandbox_context_cgroup_layout(const struct sandbox_context *c);
+
+struct sandbox_io {
+        int stdin_fd;          /* -1: /dev/null */
+};
+
+struct sandbox_step;
+
+/* Prepare in the parent (cgroup, seccomp BPF, network) and start the step.
+ * On failure returns -errno and a human detail in err; nothing is left behind. */
+int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
+                  const struct sandbox_io *io, struct sandbox_step **ret, char *err,
+                  size_t err_len);
+
+int sandbox_step_pidfd(const struct sandbox_step *s);
+int sandbox_step_sync_fd(const struct sandbox_step *s);
+int sandbox_step_stdout_fd(const struct sandbox_step *s); /* non-blocking read end */
+int sandbox_step_stderr_fd(const struct sandbox_step *s);
+pid_t sandbox_step_pid(const struct sandbox_step *s);      /* the step's init, host pid */
+
+/* Call when sync_fd is readable. Returns:
+ *   SANDBOX_SYNC_NONE     nothing complete yet (spurious wakeup)
+ *   SANDBOX_SYNC_STARTED  the payload has exec'd: the step is running
+ *   SANDBOX_SYNC_FAILED   setup failed; the details will be in the result
+ *   SANDBOX_SYNC_EOF      the init is gone (stop watching sync_fd)
+ * or -errno (-EPROTO for a malformed message). */
+enum {
+        SANDBOX_SYNC_NONE,
+        SANDBOX_SYNC_STARTED,
+        SANDBOX_SYNC_FAILED,
+        SANDBOX_SYNC_EOF,
+};
+int sandbox_step_on_sync(struct sandbox_step *s);
+
+int sandbox_step_terminate(struct sandbox_step *s);
+int sandbox_step_kill(struct sandbox_step *s);
+
+/* Call when pidfd is readable: collects the init's report, the wait status,
+ * the cgroup's accounting; kills and counts leftovers; removes the cgroup.
+ * Fills ret (reason exited, signaled, oom or setup-failed). */
+int sandbox_step_reap(struct sandbox_step *s, struct step_result *ret);
+
+struct sandbox_step *sandbox_step_free(struct sandbox_step *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct sandbox_step *, sandbox_step_free);
+
+/* Working folders: created and removed from a dirfd with openat-style calls
+ * that never follow links a step planted. */
+int workdir_create(int parent_dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode);
+int workdir_remove(int parent_dirfd, const char *name);

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* Being written. */
+#include <stdio.h>
+
+#include "supervisor/verbs.h"
+
+int verb_check_config(int argc, char **argv)
+{
+        fprintf(stderr, "stepd: %s is not available in this build yet\n", argv[0]);
+        return 1;
+}
