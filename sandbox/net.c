@@ -164,9 +164,11 @@ static int prepare_bridge(const struct net_bridge *b, struct net_child_config *c
         if (!ifname_valid(b->bridge))
                 return fail(err, err_len, -EINVAL,
                             "bridge name '%.64s' is not a valid interface name "
-                            "(1..15 bytes, no '/', ':' or spaces)", b->bridge);
+                            "(1..15 bytes, no '/', ':' or spaces)",
+                            b->bridge);
         if (!b->address || !*b->address)
-                return fail(err, err_len, -EINVAL, "network mode bridge needs an address (a.b.c.d/N)");
+                return fail(err, err_len, -EINVAL,
+                            "network mode bridge needs an address (a.b.c.d/N)");
         r = parse_cidr(b->address, &c->address, &c->prefix_len);
         if (r == -ERANGE)
                 return fail(err, err_len, -EINVAL,
@@ -469,7 +471,8 @@ int net_veth_setup(const struct launch_spec *spec, pid_t pid, struct net_veth **
                 return fail(err, err_len, -EINVAL, "network mode is %s, not bridge",
                             net_mode_to_string(spec->net) ?: "unknown");
         if (!ifname_valid(spec->bridge.bridge))
-                return fail(err, err_len, -EINVAL, "bridge name '%.64s' is not a valid interface name",
+                return fail(err, err_len, -EINVAL,
+                            "bridge name '%.64s' is not a valid interface name",
                             spec->bridge.bridge ?: "");
         if (!step_id_valid(spec->step_id))
                 return fail(err, err_len, -EINVAL, "step id is missing or invalid");
