@@ -8,12 +8,13 @@
  *
  * Files (paths relative to the configuration folder, default /etc/stepd):
  *   stepd.json           daemon settings (socket, state, uid range, capacity...)
- *   projects.d/*.json    one project each
- *   seccomp.d/*.json     seccomp profiles in the OCI/Docker format
+ *   projects.d/NAME.json one project each
+ *   seccomp.d/NAME.json  seccomp profiles in the OCI/Docker format
  * With none of them, a built-in default applies (see docs/policy.md). */
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "common/macro.h"
@@ -51,6 +52,16 @@ struct policy_config;
  * missing folder or missing files mean the built-in defaults. On error
  * returns -EINVAL (or -errno) with *err filled; nothing is half-loaded. */
 int policy_load(const char *config_dir, struct policy_config **ret, struct policy_error *err);
+
+/* Options for policy_load_with(). */
+struct policy_load_options {
+        const char *state_dir; /* NULL: from stepd.json (or STEPD_STATEDIR). The daemon's
+                                * --state goes here: it is in force for validation
+                                * (mount sources may not reach into it), for
+                                * policy_settings()->state_dir and for uid allocation. */
+};
+int policy_load_with(const char *config_dir, const struct policy_load_options *o,
+                     struct policy_config **ret, struct policy_error *err);
 struct policy_config *policy_config_ref(struct policy_config *c);
 struct policy_config *policy_config_unref(struct policy_config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct policy_config *, policy_config_unref);
@@ -74,8 +85,8 @@ enum policy_action {
         _POLICY_ACTION_MAX,
 };
 
-/* 0: allowed. -ENOENT: no such project (why says so). -EACCES: denied, why
- * says which rule. */
+/* 0: allowed. -ENOENT: no such project (why says so). -EINVAL: not a valid
+ * project name. -EACCES: denied, why says which rule. */
 int policy_authorize(const struct policy_config *c, const char *project, const struct peer *p,
                      enum policy_action a, char *why, size_t why_len);
 
@@ -94,8 +105,13 @@ struct step_request {
  * network, mounts, root filesystem, environment (allowlist + fixed
  * variables), seccomp profile, timeout (capped by the policy). The caller
  * fills in spec->step_id and spec->workdir (it creates the folder), and for
- * scripts, where the script file is. -EINVAL with err on a request the policy
- * refuses (e.g. timeout above the cap). */
+ * scripts, where the script file is: for a script, spec->argv is
+ * { interpreter } and the caller appends the script's path as the step sees
+ * it (strv_push(&spec->argv, "/work/.stepd-script")). Request variables the
+ * allowlist does not admit are dropped; the policy's fixed variables win.
+ * -EINVAL with err on a request the policy refuses (e.g. timeout above the
+ * cap, malformed env entry); -ENOENT for an unknown project; other -errno
+ * when the uid cannot be allocated (err says why). */
 int policy_resolve(const struct policy_config *c, const struct step_request *req,
                    struct launch_spec **ret, char *err, size_t err_len);
 
@@ -103,3 +119,39 @@ int policy_resolve(const struct policy_config *c, const struct step_request *req
 bool policy_project_cache(const struct policy_config *c, const char *project);
 /* Short hex hash of the project's effective policy, for audit lines. */
 const char *policy_project_hash(const struct policy_config *c, const char *project);
+
+/* The pool a project's steps go to (default "default"); NULL: no such project. */
+const char *policy_project_pool(const struct policy_config *c, const char *project);
+
+/* Pools and agents from stepd.json, for the (later) remote executor. Without
+ * "pools" there is one pool, "default", whose only member is "builtin" (this
+ * host). Members are "builtin" or names of agents. */
+struct policy_pool {
+        char *name;
+        char **members;
+};
+struct policy_agent {
+        char *name;
+        char *address;        /* "host:port" ("[v6]:port") */
+        char *thumbprint;     /* 64 lowercase hex digits: SHA-256 of the agent's certificate */
+        char **labels;        /* "key=value", sorted */
+};
+size_t policy_pools(const struct policy_config *c, const struct policy_pool **ret);
+size_t policy_agents(const struct policy_config *c, const struct policy_agent **ret);
+const struct policy_pool *policy_pool_find(const struct policy_config *c, const char *name);
+const struct policy_agent *policy_agent_find(const struct policy_config *c, const char *name);
+
+/* The configuration folder it was loaded from. */
+const char *policy_config_dir(const struct policy_config *c);
+/* Names of the configured projects (sorted; a copy, free with strv_free).
+ * Empty when the built-in default admits every valid name. NULL on ENOMEM. */
+char **policy_project_names(const struct policy_config *c);
+/* True when no project is configured and any valid project name runs under
+ * the built-in default policy. */
+bool policy_builtin_projects(const struct policy_config *c);
+
+/* Write to f, for people, exactly what a step of this project can see and do
+ * (stepd check-config PROJECT). Does not allocate a uid: an unallocated
+ * project shows the uid it would get. -ENOENT/-EINVAL as policy_authorize. */
+int policy_explain(const struct policy_config *c, const char *project, FILE *f, char *err,
+                   size_t err_len);
