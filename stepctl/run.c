@@ -73,6 +73,12 @@ struct run_args {
         bool interactive;
 };
 
+static void *mfree(void *p)
+{
+        free(p);
+        return NULL;
+}
+
 static void run_args_done(struct run_args *a)
 {
         strv_free(a->env);
@@ -99,7 +105,7 @@ static int read_input(const char *what, const char *path, size_t max, char **ret
         r = read_full_fd(in, ret, ret_len);
         if (r == -EFBIG || (r >= 0 && *ret_len > max)) {
                 if (r >= 0)
-                        free(*ret);
+                        *ret = mfree(*ret);
                 return stepctl_fail("run: %s %s is larger than %zu KiB", what,
                                     strcmp(path, "-") == 0 ? "(stdin)" : path, max / 1024);
         }
