@@ -1,1 +1,470 @@
-#include "sandbox/sandbox.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The child side of a launch. How this works:
+ *
+ * Processes:
+ *   parent   the launcher (stepd exec, or the supervisor). Holds the pidfd of
+ *            the init, the read ends of stdout/stderr, its end of the sync
+ *            socket.
+ *   init     born by clone3() into new pid, mount, network, ipc, uts (and
+ *            optionally user) namespaces: pid 1 of the step. Waits for the
+ *            parent's "go" byte (cgroup attached, id maps and veth done),
+ *            builds the filesystem, brings up the network, forks the payload,
+ *            then drops to the step's uid and reaps everything.
+ *   payload  the step's own process: stdio, session, limits, capabilities,
+ *            identity, no_new_privs, seccomp (last), execve().
+ *
+ * Pipes and sockets:
+ *   sync     SOCK_SEQPACKET socketpair parent <-> init. Parent → init: one
+ *            "go" byte. Init → parent: STARTED, SETUP_FAILED (report), ENDED
+ *            (the payload's wait status and how many processes were left).
+ *            EOF: the init is gone.
+ *   execpipe O_CLOEXEC pipe payload → init. EOF without data: execve()
+ *            succeeded (close-on-exec shut it). A setup_report: the payload
+ *            failed before exec; the init passes it on.
+ *   stdout, stderr: pipes to the parent; stdin: /dev/null or the caller's fd.
+ *
+ * Signals: the init blocks all signals and waits with sigtimedwait(). A
+ * signal from outside the namespace (si_pid 0: the parent's pidfd) that is
+ * SIGTERM begins teardown: SIGTERM to every process, the grace period, then
+ * SIGKILL. Other signals are passed on to the payload. When the payload ends,
+ * teardown runs the same way, so no process outlives its step. The parent's
+ * backstop is SIGKILL to the init, which makes the kernel kill the whole pid
+ * namespace.
+ *
+ * After clone there is no allocation, stdio or syslog here: everything was
+ * prepared in the parent (struct sandbox_plan).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox/internal.h"
+#include "sandbox/seccomp.h"
+
+static const char *const step_names[_STEP_MAX] = {
+        [STEP_WAIT_GO] = "wait-go",     [STEP_CGROUP_NS] = "cgroup-namespace",
+        [STEP_HOSTNAME] = "hostname",   [STEP_MOUNTS] = "mounts",
+        [STEP_NET] = "network",         [STEP_FORK] = "fork",
+        [STEP_STDIO] = "stdio",         [STEP_SESSION] = "session",
+        [STEP_OOM_SCORE] = "oom-score", [STEP_RLIMITS] = "rlimits",
+        [STEP_CWD] = "cwd",             [STEP_CAPS] = "capabilities",
+        [STEP_IDS] = "identity",        [STEP_NNP] = "no-new-privs",
+        [STEP_FDS] = "close-fds",       [STEP_SECCOMP] = "seccomp",
+        [STEP_EXEC] = "exec",
+};
+
+const char *setup_step_to_string(enum setup_step s)
+{
+        return (unsigned)s < _STEP_MAX ? step_names[s] : "unknown";
+}
+
+int setup_step_from_string(const char *s)
+{
+        for (int i = 0; i < _STEP_MAX; i++)
+                if (s && strcmp(s, step_names[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+typedef int (*setup_fn)(const struct sandbox_plan *p, char *what, size_t what_len);
+
+struct setup_entry {
+        enum setup_step id;
+        setup_fn apply;
+};
+
+static void sync_send(int fd, const struct sync_msg *m)
+{
+        ssize_t n;
+
+        do
+                n = send(fd, m, sizeof(*m), MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+}
+
+static _noreturn_ void init_fail(const struct sandbox_plan *p, struct setup_report *rep)
+{
+        struct sync_msg m = { .type = SYNC_MSG_SETUP_FAILED, .report = *rep };
+
+        sync_send(p->sync_fd, &m);
+        _exit(EXIT_SETUP);
+}
+
+/* Run one setup step, with the test hook; fill rep on failure. */
+static int run_step(const struct sandbox_plan *p, enum setup_step id, setup_fn fn,
+                    struct setup_report *rep)
+{
+        int r;
+
+        rep->what[0] = 0;
+        if (p->fail_step == (int)id) {
+                snprintf(rep->what, sizeof(rep->what), "STEPD_TEST_FAIL_STEP");
+                r = -ECANCELED;
+        } else {
+                r = fn ? fn(p, rep->what, sizeof(rep->what)) : 0;
+        }
+        if (r < 0) {
+                rep->step = id;
+                rep->err = -r;
+        }
+        return r;
+}
+
+/* ---- init-side setup steps ---- */
+
+static int go_wait(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        char go;
+        ssize_t n;
+
+        do
+                n = recv(p->sync_fd, &go, 1, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if (n == 0 || go != 'G') {
+                snprintf(what, what_len, "parent went away");
+                return -ECONNABORTED;
+        }
+        return 0;
+}
+
+static int cgroupns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        /* After the parent attached us, so the namespace's root is our own cgroup. */
+        return unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0;
+}
+
+static int hostname_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        const char *h = p->spec->hostname;
+
+        snprintf(what, what_len, "%s", h);
+        return sethostname(h, strlen(h)) < 0 ? -errno : 0;
+}
+
+static int net_step(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        return net_apply(&p->net, what, what_len);
+}
+
+/* ---- payload-side setup steps ---- */
+
+static int stdio_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        const int from[3] = { p->stdin_fd, p->stdout_fd, p->stderr_fd };
+
+        for (int i = 0; i < 3; i++) {
+                snprintf(what, what_len, "fd %d", i);
+                if (from[i] == i) {
+                        int fl = fcntl(i, F_GETFD);
+                        if (fl < 0 || fcntl(i, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                                return -errno;
+                } else if (dup2(from[i], i) < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
+static int session_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        /* Own session, no controlling terminal: TIOCSTI has nothing to inject into. */
+        return setsid() < 0 ? -errno : 0;
+}
+
+static int oom_score_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        /* The launcher runs at -1000; while we still hold CAP_SYS_RESOURCE,
+         * writing 0 also raises the floor, so the step cannot go back down. */
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        int r = 0;
+
+        snprintf(what, what_len, "/proc/self/oom_score_adj");
+        if (fd < 0)
+                return -errno;
+        if (write(fd, "0", 1) != 1)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+static int cwd_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        snprintf(what, what_len, "%s", p->spec->workdir_target);
+        return chdir(p->spec->workdir_target) < 0 ? -errno : 0;
+}
+
+static int fds_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        /* Only 0, 1, 2 survive exec; the report pipe stays usable until then. */
+        if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                return -errno;
+        return 0;
+}
+
+static int seccomp_step(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        if (!p->bpf)
+                return 0;
+        return seccomp_apply(p->bpf, p->bpf_len);
+}
+
+/* execvpe() searches the launcher's PATH, not the step's: search ourselves. */
+static int exec_payload(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        char *const *argv = p->spec->argv;
+        const char *path = p->path_env ? p->path_env : "/usr/local/bin:/usr/bin:/bin";
+        char buf[4096];
+        int err = ENOENT;
+
+        snprintf(what, what_len, "%s", argv[0]);
+        if (strchr(argv[0], '/')) {
+                execve(argv[0], argv, p->spec->envp);
+                return -errno;
+        }
+        while (*path) {
+                const char *end = strchrnul(path, ':');
+                size_t n = (size_t)(end - path);
+
+                if (n > 0 && n + strlen(argv[0]) + 2 < sizeof(buf)) {
+                        memcpy(buf, path, n);
+                        buf[n] = '/';
+                        strcpy(buf + n + 1, argv[0]);
+                        execve(buf, argv, p->spec->envp);
+                        if (errno != ENOENT && errno != ENOTDIR)
+                                err = errno;
+                }
+                path = *end ? end + 1 : end;
+        }
+        return -err;
+}
+
+static const struct setup_entry payload_steps[] = {
+        { STEP_STDIO, stdio_apply },     { STEP_SESSION, session_apply },
+        { STEP_OOM_SCORE, oom_score_apply }, { STEP_RLIMITS, rlimits_apply },
+        { STEP_CWD, cwd_apply },         { STEP_CAPS, caps_apply },
+        { STEP_IDS, ids_apply },         { STEP_NNP, nnp_apply },
+        { STEP_FDS, fds_apply },         { STEP_SECCOMP, seccomp_step }, /* last */
+        { STEP_EXEC, exec_payload },
+};
+
+static _noreturn_ void payload_run(const struct sandbox_plan *p, int report_fd)
+{
+        struct setup_report rep = { 0 };
+        sigset_t none;
+
+        /* Signals: default dispositions and an empty mask for the step. */
+        for (int sig = 1; sig < _NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        signal(sig, SIG_DFL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+
+        for (size_t i = 0; i < ARRAY_SIZE(payload_steps); i++)
+                if (run_step(p, payload_steps[i].id, payload_steps[i].apply, &rep) < 0)
+                        break;
+        /* Only reached on failure: exec did not happen. */
+        (void)!write(report_fd, &rep, sizeof(rep));
+        _exit(EXIT_SETUP);
+}
+
+/* ---- the init ---- */
+
+static void noop_handler(int sig)
+{
+}
+
+static const int forwarded_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+                                         SIGCHLD, SIGALRM, SIGWINCH, SIGCONT };
+
+static void init_signals(sigset_t *ret_set)
+{
+        struct sigaction sa = { .sa_handler = noop_handler };
+
+        /* pid 1 only receives signals it has a handler for; we take them
+         * with sigtimedwait(), so the handler never runs. */
+        sigemptyset(ret_set);
+        for (size_t i = 0; i < ARRAY_SIZE(forwarded_signals); i++) {
+                sigaction(forwarded_signals[i], &sa, NULL);
+                sigaddset(ret_set, forwarded_signals[i]);
+        }
+        sigprocmask(SIG_BLOCK, ret_set, NULL);
+}
+
+/* Reap what has exited; note the payload's status. Returns how many others. */
+static unsigned reap_some(pid_t payload, int *payload_status, bool *payload_done, int flags,
+                          bool *ret_none_left)
+{
+        unsigned n = 0;
+
+        *ret_none_left = false;
+        for (;;) {
+                int status;
+                pid_t pid = waitpid(-1, &status, flags);
+
+                if (pid < 0 && errno == EINTR)
+                        continue;
+                if (pid < 0) {
+                        *ret_none_left = (errno == ECHILD);
+                        return n;
+                }
+                if (pid == 0)
+                        return n;
+                if (pid == payload) {
+                        *payload_status = status;
+                        *payload_done = true;
+                } else
+                        n++;
+        }
+}
+
+static uint64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* SIGTERM to everything but us, a grace period, then SIGKILL; reap all.
+ * Returns how many processes other than the payload had to go. */
+static unsigned teardown(const struct sandbox_plan *p, const sigset_t *set, pid_t payload,
+                         int *payload_status, bool *payload_done)
+{
+        uint64_t deadline = mono_ms() + p->spec->kill_grace_ms;
+        unsigned killed = 0;
+        bool none_left;
+
+        if (kill(-1, SIGTERM) < 0 && errno == ESRCH && *payload_done)
+                return 0;
+        for (;;) {
+                uint64_t now = mono_ms();
+                struct timespec ts;
+
+                killed += reap_some(payload, payload_status, payload_done, WNOHANG, &none_left);
+                if (none_left || now >= deadline)
+                        break;
+                ts.tv_sec = (time_t)((deadline - now) / 1000);
+                ts.tv_nsec = (long)((deadline - now) % 1000) * 1000000L;
+                sigtimedwait(set, NULL, &ts);
+        }
+        if (!none_left) {
+                kill(-1, SIGKILL);
+                killed += reap_some(payload, payload_status, payload_done, 0, &none_left);
+        }
+        return killed;
+}
+
+/* Wait for the payload's report: EOF means it exec'd. */
+static void wait_exec(const struct sandbox_plan *p, int report_fd)
+{
+        struct setup_report rep;
+        ssize_t n;
+
+        do
+                n = read(report_fd, &rep, sizeof(rep));
+        while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)sizeof(rep)) {
+                struct sync_msg m = { .type = SYNC_MSG_SETUP_FAILED, .report = rep };
+                sync_send(p->sync_fd, &m);
+        } else {
+                struct sync_msg m = { .type = SYNC_MSG_STARTED };
+                sync_send(p->sync_fd, &m);
+        }
+}
+
+static _noreturn_ void init_loop(const struct sandbox_plan *p, const sigset_t *set,
+                                 pid_t payload)
+{
+        struct sync_msg end = { .type = SYNC_MSG_ENDED };
+        int status = 0;
+        bool done = false, none_left;
+
+        while (!done) {
+                siginfo_t si;
+                int sig = sigwaitinfo(set, &si);
+
+                if (sig < 0)
+                        continue;
+                if (sig == SIGCHLD) {
+                        reap_some(payload, &status, &done, WNOHANG, &none_left);
+                        continue;
+                }
+                if (sig == SIGTERM && si.si_pid == 0) {
+                        /* From outside our namespace: the launcher ends the step. */
+                        end.terminated = 1;
+                        break;
+                }
+                kill(payload, sig);
+        }
+        end.killed = teardown(p, set, payload, &status, &done);
+        end.wait_status = status;
+        sync_send(p->sync_fd, &end);
+        _exit(0);
+}
+
+static const struct setup_entry init_steps[] = {
+        { STEP_WAIT_GO, go_wait },         { STEP_CGROUP_NS, cgroupns_apply },
+        { STEP_HOSTNAME, hostname_apply }, { STEP_MOUNTS, mount_apply },
+        { STEP_NET, net_step },
+};
+
+/* The init keeps no privilege once the payload is on its way. */
+static const struct setup_entry init_drop_steps[] = {
+        { STEP_CAPS, caps_apply },
+        { STEP_IDS, ids_apply },
+        { STEP_NNP, nnp_apply },
+};
+
+_noreturn_ void sandbox_child(const struct sandbox_plan *p)
+{
+        struct setup_report rep = { 0 };
+        int execpipe[2];
+        sigset_t set;
+        pid_t payload;
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        init_signals(&set);
+        for (size_t i = 0; i < ARRAY_SIZE(init_steps); i++)
+                if (run_step(p, init_steps[i].id, init_steps[i].apply, &rep) < 0)
+                        init_fail(p, &rep);
+
+        if (pipe2(execpipe, O_CLOEXEC) < 0 || (payload = fork()) < 0) {
+                rep = (struct setup_report){ .step = STEP_FORK, .err = errno };
+                init_fail(p, &rep);
+        }
+        if (payload == 0) {
+                close(execpipe[0]);
+                payload_run(p, execpipe[1]);
+        }
+        close(execpipe[1]);
+        /* The step's stdio belongs to the payload alone: EOF on the parent's
+         * side then means every process of the step is gone. */
+        close(p->stdout_fd);
+        close(p->stderr_fd);
+        if (p->stdin_fd > 2)
+                close(p->stdin_fd);
+
+        for (size_t i = 0; i < ARRAY_SIZE(init_drop_steps); i++)
+                if (run_step(p, init_drop_steps[i].id, init_drop_steps[i].apply, &rep) < 0) {
+                        kill(payload, SIGKILL);
+                        init_fail(p, &rep);
+                }
+        /* Changing credentials cleared the death signal: set it again. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        prctl(PR_SET_DUMPABLE, 0);
+        wait_exec(p, execpipe[0]);
+        close(execpipe[0]);
+        init_loop(p, &set, payload);
+}

@@ -1,1 +1,82 @@
-#include "sandbox/sandbox.h"
+/* SPDX-License-Identifier: MIT */
+/* Process-wide preparation of the launcher, once at start. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+
+#include "common/util.h"
+#include "sandbox/internal.h"
+
+struct sandbox_context {
+        struct cgroup_manager *cgroups;
+        int cap_last;
+};
+
+static int read_cap_last(void)
+{
+        _cleanup_free_ char *s = NULL;
+        uint64_t v;
+
+        if (read_full_file("/proc/sys/kernel/cap_last_cap", &s, NULL) < 0)
+                return (int)cap_max_bits() - 1;
+        s[strcspn(s, "\n")] = 0;
+        if (parse_uint64(s, &v) < 0 || v > 255)
+                return (int)cap_max_bits() - 1;
+        return (int)v;
+}
+
+int sandbox_context_new(struct sandbox_context **ret, char *err, size_t err_len)
+{
+        struct sandbox_context *c;
+        int r;
+
+        if (geteuid() != 0) {
+                snprintf(err, err_len, "stepd must run as root to build sandboxes");
+                return -EPERM;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        /* The launcher is never the OOM killer's choice. Steps go back to 0. */
+        r = write_string_file("/proc/self/oom_score_adj", "-1000");
+        if (r < 0) {
+                snprintf(err, err_len, "cannot protect stepd from the OOM killer: %s",
+                         strerror(-r));
+                free(c);
+                return r;
+        }
+        c->cap_last = read_cap_last();
+        r = cgroup_manager_new(&c->cgroups, err, err_len);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+struct sandbox_context *sandbox_context_free(struct sandbox_context *c)
+{
+        if (!c)
+                return NULL;
+        cgroup_manager_free(c->cgroups);
+        free(c);
+        return NULL;
+}
+
+const char *sandbox_context_cgroup_layout(const struct sandbox_context *c)
+{
+        return cgroup_layout_to_string(cgroup_manager_layout(c->cgroups));
+}
+
+struct cgroup_manager *sandbox_context_cgroups(struct sandbox_context *c)
+{
+        return c->cgroups;
+}
+
+int sandbox_context_cap_last(const struct sandbox_context *c)
+{
+        return c->cap_last;
+}

@@ -1,1 +1,93 @@
-#include "sandbox/sandbox.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Who the step is: capabilities, uid/gid, no_new_privs, rlimits. Child side:
+ * system calls only; the empty capability set was made in the parent.
+ *
+ * Order (OpenSMTPD's privsep order, with capabilities first because dropping
+ * the bounding set needs CAP_SETPCAP):
+ *   caps:     bounding set emptied, ambient cleared, securebits locked so
+ *             that uid 0 (if ever used) confers nothing;
+ *   identity: setgroups(none) → setresgid → setresuid, then capset(empty),
+ *             which clears the inheritable set that a uid change keeps;
+ *   nnp:      PR_SET_NO_NEW_PRIVS, so no exec can gain privileges.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <linux/securebits.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "sandbox/internal.h"
+
+int caps_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        for (int c = 0; c <= p->cap_last; c++)
+                if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
+                        snprintf(what, what_len, "bounding set, capability %d", c);
+                        return -errno;
+                }
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) {
+                snprintf(what, what_len, "ambient set");
+                return -errno;
+        }
+        if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+                                             SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                                             SECBIT_NO_CAP_AMBIENT_RAISE |
+                                             SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED) < 0) {
+                snprintf(what, what_len, "securebits");
+                return -errno;
+        }
+        return 0;
+}
+
+int ids_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        uid_t uid = p->spec->uid;
+        gid_t gid = p->spec->gid;
+
+        snprintf(what, what_len, "uid %u gid %u", (unsigned)uid, (unsigned)gid);
+        if (setgroups(0, NULL) < 0)
+                return -errno;
+        if (setresgid(gid, gid, gid) < 0)
+                return -errno;
+        if (setresuid(uid, uid, uid) < 0)
+                return -errno;
+        if (cap_set_proc(p->no_caps) < 0) {
+                snprintf(what, what_len, "capset");
+                return -errno;
+        }
+        return 0;
+}
+
+int nnp_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int rlimits_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        const struct step_limits *l = &p->spec->limits;
+        const struct {
+                int resource;
+                const char *name;
+                uint64_t value;
+        } limits[] = {
+                { RLIMIT_CORE, "core", 0 },
+                { RLIMIT_NOFILE, "nofile", l->nofile },
+                { RLIMIT_FSIZE, "fsize", l->fsize_bytes ? l->fsize_bytes : RLIM_INFINITY },
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
+                struct rlimit rl = { limits[i].value, limits[i].value };
+
+                if (limits[i].resource == RLIMIT_NOFILE && limits[i].value == 0)
+                        continue;
+                if (setrlimit(limits[i].resource, &rl) < 0) {
+                        snprintf(what, what_len, "RLIMIT_%s", limits[i].name);
+                        return -errno;
+                }
+        }
+        return 0;
+}

@@ -1,1 +1,445 @@
-#include "sandbox/sandbox.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The parent side of a launch (see child.c for the whole picture).
+ *
+ * sandbox_spawn():  validate the spec; prepare the cgroup (with limits), the
+ *                   seccomp BPF (compiled once per profile), the network
+ *                   config; make the sync socketpair and the output pipes;
+ *                   clone3() the init into its namespaces (and, on v2,
+ *                   straight into its cgroup); attach it to the v1 cgroups,
+ *                   write the user namespace's id maps, create the veth;
+ *                   send "go".
+ * sandbox_step_on_sync(): STARTED / SETUP_FAILED / ENDED messages.
+ * sandbox_step_reap(): the init's wait status, its final message, the
+ *                   cgroup's accounting, then the cgroup is removed.
+ *
+ * Every resource is held by the step object from the moment it exists, so
+ * a failure at any point is undone by sandbox_step_free().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "sandbox/internal.h"
+#include "sandbox/seccomp.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+struct sandbox_step {
+        struct sandbox_plan plan;
+        struct step_cgroup *cgroup;
+        struct net_veth *veth;
+        pid_t pid;
+        int pidfd;
+        int sync_fd;   /* parent's end */
+        int stdout_fd; /* parent's read ends */
+        int stderr_fd;
+        uint64_t start_usec;
+        bool started;
+        bool have_failure;
+        bool have_end;
+        bool reaped;
+        struct setup_report failure;
+        struct sync_msg end;
+};
+
+static void plan_close_child_fds(struct sandbox_plan *p)
+{
+        p->sync_fd = safe_close(p->sync_fd);
+        p->stdout_fd = safe_close(p->stdout_fd);
+        p->stderr_fd = safe_close(p->stderr_fd);
+        p->stdin_fd = safe_close(p->stdin_fd);
+}
+
+struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
+{
+        if (!s)
+                return NULL;
+        if (s->pidfd >= 0 && !s->reaped) {
+                siginfo_t si;
+                syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+                waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED);
+        }
+        cgroup_step_abandon(s->cgroup);
+        net_veth_free(s->veth);
+        plan_close_child_fds(&s->plan);
+        if (s->plan.no_caps)
+                cap_free(s->plan.no_caps);
+        safe_close(s->pidfd);
+        safe_close(s->sync_fd);
+        safe_close(s->stdout_fd);
+        safe_close(s->stderr_fd);
+        free(s);
+        return NULL;
+}
+
+static struct sandbox_step *step_alloc(void)
+{
+        struct sandbox_step *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return NULL;
+        s->pidfd = s->sync_fd = s->stdout_fd = s->stderr_fd = -1;
+        s->plan.sync_fd = s->plan.stdin_fd = s->plan.stdout_fd = s->plan.stderr_fd = -1;
+        s->plan.fail_step = -1;
+        return s;
+}
+
+static const char *env_lookup(char *const *envp, const char *key)
+{
+        size_t n = strlen(key);
+
+        for (; envp && *envp; envp++)
+                if (strncmp(*envp, key, n) == 0 && (*envp)[n] == '=')
+                        return *envp + n + 1;
+        return NULL;
+}
+
+static int make_channels(struct sandbox_step *s, const struct sandbox_io *io)
+{
+        int sp[2], out[2], errp[2];
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return -errno;
+        s->sync_fd = sp[0];
+        s->plan.sync_fd = sp[1];
+        if (pipe2(out, O_CLOEXEC) < 0)
+                return -errno;
+        s->stdout_fd = out[0];
+        s->plan.stdout_fd = out[1];
+        if (pipe2(errp, O_CLOEXEC) < 0)
+                return -errno;
+        s->stderr_fd = errp[0];
+        s->plan.stderr_fd = errp[1];
+        if (io && io->stdin_fd >= 0)
+                s->plan.stdin_fd = fcntl(io->stdin_fd, F_DUPFD_CLOEXEC, 3);
+        else
+                s->plan.stdin_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (s->plan.stdin_fd < 0)
+                return -errno;
+        if (fd_set_nonblock(s->stdout_fd, true) < 0 || fd_set_nonblock(s->stderr_fd, true) < 0 ||
+            fd_set_nonblock(s->sync_fd, true) < 0)
+                return -errno;
+        return 0;
+}
+
+static void test_hook(struct sandbox_plan *p)
+{
+#if STEPD_TEST_HOOKS
+        const char *f = getenv("STEPD_TEST_FAIL_STEP");
+
+        if (f)
+                p->fail_step = setup_step_from_string(f);
+#endif
+}
+
+/* Everything the child will need, before it exists. */
+static int prepare(struct sandbox_context *c, struct sandbox_step *s,
+                   const struct launch_spec *spec, char *err, size_t err_len)
+{
+        int r;
+
+        r = launch_spec_validate(spec, err, err_len);
+        if (r < 0)
+                return r;
+        s->plan.spec = spec;
+        s->plan.cap_last = sandbox_context_cap_last(c);
+        s->plan.path_env = env_lookup(spec->envp, "PATH");
+        s->plan.no_caps = cap_init();
+        if (!s->plan.no_caps)
+                return -ENOMEM;
+        test_hook(&s->plan);
+        if (spec->seccomp) {
+                r = seccomp_prepare(spec->seccomp, err, err_len);
+                if (r < 0)
+                        return r;
+                s->plan.bpf = spec->seccomp->bpf;
+                s->plan.bpf_len = spec->seccomp->bpf_len;
+        }
+        r = net_prepare(spec, &s->plan.net, err, err_len);
+        if (r < 0)
+                return r;
+        return cgroup_step_create(sandbox_context_cgroups(c), spec->step_id, &spec->limits,
+                                  &s->cgroup, err, err_len);
+}
+
+static int do_clone(struct sandbox_step *s)
+{
+        const struct launch_spec *spec = s->plan.spec;
+        int cgfd = cgroup_step_clone_fd(s->cgroup);
+        struct clone_args args = {
+                .flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS,
+                .pidfd = (uint64_t)(uintptr_t)&s->pidfd,
+                .exit_signal = SIGCHLD,
+        };
+        long pid;
+
+        if (spec->net != NET_HOST)
+                args.flags |= CLONE_NEWNET;
+        if (spec->user_namespace)
+                args.flags |= CLONE_NEWUSER;
+        if (cgfd >= 0) {
+                args.flags |= CLONE_INTO_CGROUP;
+                args.cgroup = (uint64_t)cgfd;
+        }
+        pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                sandbox_child(&s->plan);
+        s->pid = (pid_t)pid;
+        return 0;
+}
+
+static int write_id_maps(struct sandbox_step *s, char *err, size_t err_len)
+{
+        const struct launch_spec *spec = s->plan.spec;
+        char path[64], line[64];
+        int r;
+
+        /* The step's ids map to themselves: files keep their owner on the host. */
+        snprintf(path, sizeof(path), "/proc/%d/uid_map", s->pid);
+        snprintf(line, sizeof(line), "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->uid);
+        r = write_string_file(path, line);
+        if (r >= 0) {
+                snprintf(path, sizeof(path), "/proc/%d/gid_map", s->pid);
+                snprintf(line, sizeof(line), "%u %u 1\n", (unsigned)spec->gid,
+                         (unsigned)spec->gid);
+                r = write_string_file(path, line);
+        }
+        if (r < 0)
+                snprintf(err, err_len, "cannot write %s: %s", path, strerror(-r));
+        return r;
+}
+
+/* Between clone and "go": what only the parent can do to the child. */
+static int attach(struct sandbox_step *s, char *err, size_t err_len)
+{
+        const struct launch_spec *spec = s->plan.spec;
+        int r;
+
+        r = cgroup_step_attach(s->cgroup, s->pid);
+        if (r < 0) {
+                snprintf(err, err_len, "cannot move the step into its cgroup: %s", strerror(-r));
+                return r;
+        }
+        if (spec->user_namespace) {
+                r = write_id_maps(s, err, err_len);
+                if (r < 0)
+                        return r;
+        }
+        if (spec->net == NET_BRIDGE) {
+                r = net_veth_setup(spec, s->pid, &s->veth, err, err_len);
+                if (r < 0)
+                        return r;
+        }
+        if (send(s->sync_fd, "G", 1, MSG_NOSIGNAL) != 1) {
+                r = negative_errno();
+                snprintf(err, err_len, "cannot start the step: %s", strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
+                  const struct sandbox_io *io, struct sandbox_step **ret, char *err,
+                  size_t err_len)
+{
+        _cleanup_(sandbox_step_freep) struct sandbox_step *s = step_alloc();
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        err[0] = 0;
+        r = prepare(c, s, spec, err, err_len);
+        if (r < 0)
+                return r;
+        r = make_channels(s, io);
+        if (r < 0) {
+                snprintf(err, err_len, "cannot create the step's pipes: %s", strerror(-r));
+                return r;
+        }
+        s->start_usec = now_monotonic_usec();
+        r = do_clone(s);
+        if (r < 0) {
+                snprintf(err, err_len, "clone3: %s", strerror(-r));
+                return r;
+        }
+        plan_close_child_fds(&s->plan);
+        r = attach(s, err, err_len);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int sandbox_step_pidfd(const struct sandbox_step *s)
+{
+        return s->pidfd;
+}
+
+int sandbox_step_sync_fd(const struct sandbox_step *s)
+{
+        return s->sync_fd;
+}
+
+int sandbox_step_stdout_fd(const struct sandbox_step *s)
+{
+        return s->stdout_fd;
+}
+
+int sandbox_step_stderr_fd(const struct sandbox_step *s)
+{
+        return s->stderr_fd;
+}
+
+pid_t sandbox_step_pid(const struct sandbox_step *s)
+{
+        return s->pid;
+}
+
+#define SYNC_GOT_END 100 /* internal: ENDED was read */
+
+/* Read one message; SANDBOX_SYNC_*, SYNC_GOT_END or -errno. */
+static int sync_read_one(struct sandbox_step *s)
+{
+        struct sync_msg m;
+        ssize_t n;
+
+        if (s->sync_fd < 0)
+                return SANDBOX_SYNC_EOF;
+        n = recv(s->sync_fd, &m, sizeof(m), MSG_DONTWAIT);
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? SANDBOX_SYNC_NONE : -errno;
+        if (n == 0) {
+                s->sync_fd = safe_close(s->sync_fd);
+                return SANDBOX_SYNC_EOF;
+        }
+        if (n != (ssize_t)sizeof(m))
+                return -EPROTO;
+        switch (m.type) {
+        case SYNC_MSG_STARTED:
+                s->started = true;
+                return SANDBOX_SYNC_STARTED;
+        case SYNC_MSG_SETUP_FAILED:
+                if (m.report.step >= _STEP_MAX)
+                        return -EPROTO;
+                m.report.what[sizeof(m.report.what) - 1] = 0;
+                s->failure = m.report;
+                s->have_failure = true;
+                return SANDBOX_SYNC_FAILED;
+        case SYNC_MSG_ENDED:
+                s->end = m;
+                s->have_end = true;
+                return SYNC_GOT_END;
+        default:
+                return -EPROTO;
+        }
+}
+
+int sandbox_step_on_sync(struct sandbox_step *s)
+{
+        for (;;) {
+                int r = sync_read_one(s);
+
+                /* ENDED is kept silently: the pidfd reports the end. */
+                if (r != SYNC_GOT_END)
+                        return r;
+        }
+}
+
+int sandbox_step_terminate(struct sandbox_step *s)
+{
+        if (s->reaped)
+                return 0;
+        if (syscall(SYS_pidfd_send_signal, s->pidfd, SIGTERM, NULL, 0) < 0)
+                return errno == ESRCH ? 0 : -errno;
+        return 0;
+}
+
+int sandbox_step_kill(struct sandbox_step *s)
+{
+        if (s->reaped)
+                return 0;
+        if (syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0) < 0)
+                return errno == ESRCH ? 0 : -errno;
+        return 0;
+}
+
+static void result_from_status(struct step_result *r, int status)
+{
+        if (WIFEXITED(status)) {
+                r->reason = STEP_REASON_EXITED;
+                r->exit_code = WEXITSTATUS(status);
+        } else {
+                r->reason = STEP_REASON_SIGNALED;
+                r->signal = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+        }
+}
+
+static void result_compose(struct sandbox_step *s, const siginfo_t *si, struct step_result *r)
+{
+        *r = (struct step_result){ .exit_code = -1 };
+        if (s->have_failure) {
+                r->reason = STEP_REASON_SETUP_FAILED;
+                snprintf(r->setup_step, sizeof(r->setup_step), "%s",
+                         setup_step_to_string(s->failure.step));
+                r->setup_errno = s->failure.err;
+                snprintf(r->message, sizeof(r->message), "%s: %s%s%s",
+                         setup_step_to_string(s->failure.step), strerror(s->failure.err),
+                         s->failure.what[0] ? ": " : "", s->failure.what);
+        } else if (s->have_end) {
+                result_from_status(r, s->end.wait_status);
+                r->processes_killed = s->end.killed;
+        } else {
+                /* The init itself died without a word (killed from outside). */
+                r->reason = STEP_REASON_SIGNALED;
+                r->signal = si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED
+                                    ? si->si_status
+                                    : SIGKILL;
+                snprintf(r->message, sizeof(r->message), "the step's init ended early");
+        }
+}
+
+int sandbox_step_reap(struct sandbox_step *s, struct step_result *ret)
+{
+        struct cgroup_stats st = { 0 };
+        siginfo_t si = { 0 };
+
+        if (waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG) < 0)
+                return -errno;
+        if (si.si_pid == 0)
+                return -EAGAIN; /* not yet */
+        s->reaped = true;
+        /* The init sent its last message before it exited: collect it. */
+        while (s->sync_fd >= 0 && sync_read_one(s) > SANDBOX_SYNC_NONE)
+                ; /* STARTED, FAILED, ENDED: keep reading; NONE, EOF or error: done */
+        result_compose(s, &si, ret);
+        ret->wall_usec = now_monotonic_usec() - s->start_usec;
+        if (cgroup_step_stats(s->cgroup, &st) >= 0) {
+                ret->cpu_user_usec = st.cpu_user_usec;
+                ret->cpu_system_usec = st.cpu_system_usec;
+                ret->memory_peak_bytes = st.memory_peak_bytes;
+                ret->oom_kills = st.oom_kills;
+        }
+        if (ret->oom_kills > 0 &&
+            (ret->reason == STEP_REASON_SIGNALED ||
+             (ret->reason == STEP_REASON_EXITED && ret->exit_code != 0)))
+                ret->reason = STEP_REASON_OOM;
+        cgroup_step_destroy(s->cgroup);
+        s->cgroup = cgroup_step_abandon(s->cgroup);
+        s->veth = net_veth_free(s->veth);
+        return 0;
+}

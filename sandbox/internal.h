@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Private to sandbox/: the plan the parent prepares for the child, the
+ * messages on the sync socket, and the child-side entry points. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/capability.h>
+
+#include "sandbox/cgroup.h"
+#include "sandbox/net.h"
+#include "sandbox/sandbox.h"
+
+/* Setup steps, in the order they run. The names appear in setup-failed
+ * results and are what STEPD_TEST_FAIL_STEP takes. */
+enum setup_step {
+        /* in the step's init (pid 1 of the new pid namespace), as root */
+        STEP_WAIT_GO,
+        STEP_CGROUP_NS,
+        STEP_HOSTNAME,
+        STEP_MOUNTS,
+        STEP_NET,
+        STEP_FORK,
+        /* in the payload process, before exec */
+        STEP_STDIO,
+        STEP_SESSION,
+        STEP_OOM_SCORE,
+        STEP_RLIMITS,
+        STEP_CWD,
+        STEP_CAPS,
+        STEP_IDS,
+        STEP_NNP,
+        STEP_FDS,
+        STEP_SECCOMP,
+        STEP_EXEC,
+        _STEP_MAX,
+};
+const char *setup_step_to_string(enum setup_step s);
+int setup_step_from_string(const char *s);
+
+struct setup_report {
+        uint32_t step;   /* enum setup_step */
+        int32_t err;     /* positive errno */
+        char what[96];   /* the object it failed on */
+};
+
+enum sync_msg_type {
+        SYNC_MSG_STARTED = 1,      /* the payload has exec'd */
+        SYNC_MSG_SETUP_FAILED = 2, /* report holds the failure */
+        SYNC_MSG_ENDED = 3,        /* the payload ended; status/killed hold how */
+};
+
+/* One SOCK_SEQPACKET message from the init to the parent (< PIPE_BUF). */
+struct sync_msg {
+        uint32_t type;
+        int32_t wait_status;       /* ENDED: the payload's wait status */
+        uint32_t killed;           /* ENDED: processes left after it ended */
+        uint32_t terminated;       /* ENDED: teardown began by request (SIGTERM from outside) */
+        struct setup_report report;
+};
+
+#define EXIT_SETUP 126
+
+/* Everything the child needs, resolved in the parent: the child only makes
+ * system calls (no allocation, no stdio, no libraries that allocate). */
+struct sandbox_plan {
+        const struct launch_spec *spec;
+        int sync_fd;                 /* child's end of the sync socketpair */
+        int stdin_fd, stdout_fd, stderr_fd;
+        struct net_child_config net;
+        const void *bpf;
+        size_t bpf_len;
+        cap_t no_caps;               /* an empty capability set, for capset */
+        int cap_last;                /* highest capability number of this kernel */
+        int fail_step;               /* test hook: -1 or the step to fail */
+        const char *path_env;        /* PATH from the spec's environment */
+};
+
+/* child.c */
+_noreturn_ void sandbox_child(const struct sandbox_plan *p);
+
+/* mount.c (child side) */
+int mount_apply(const struct sandbox_plan *p, char *what, size_t what_len);
+
+/* identity.c (child side) */
+int caps_apply(const struct sandbox_plan *p, char *what, size_t what_len);
+int ids_apply(const struct sandbox_plan *p, char *what, size_t what_len);
+int nnp_apply(const struct sandbox_plan *p, char *what, size_t what_len);
+int rlimits_apply(const struct sandbox_plan *p, char *what, size_t what_len);
+
+/* context.c */
+struct cgroup_manager *sandbox_context_cgroups(struct sandbox_context *c);
+int sandbox_context_cap_last(const struct sandbox_context *c);

@@ -1,0 +1,346 @@
+#!/usr/bin/python3
+"""`stepd exec` end to end: each sandbox property is checked from inside a
+real step (tests/integration/sandbox/probe.py) that tries to break it."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+STEPD = os.environ.get("STEPD", "stepd")
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROBE = os.path.join(HERE, "probe.py")
+UID = 61234
+GID = 61234
+
+
+class Result:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout.decode(errors="replace")
+        self.stderr = proc.stderr.decode(errors="replace")
+        self.result = None
+        for line in reversed(self.stderr.splitlines()):
+            if line.startswith("{"):
+                self.result = json.loads(line)
+                break
+        self.checks = {}
+        for line in self.stdout.splitlines():
+            name, sep, value = line.partition(": ")
+            if sep:
+                self.checks[name] = value
+
+    def __repr__(self):
+        return f"rc={self.rc} stdout={self.stdout!r} stderr={self.stderr!r}"
+
+
+class ExecTestCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="stepd-exec-test-")
+        cls.state = os.path.join(cls.tmp.name, "state")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def stepd_exec(self, cmd, *opts, env=None, timeout=60, **kw):
+        args = [STEPD, "exec", "--json", "--state", self.state, "--uid", str(UID),
+                "--gid", str(GID), *opts, "--", *cmd]
+        proc = subprocess.run(args, capture_output=True, env=env, timeout=timeout, **kw)
+        return Result(proc)
+
+    def probe(self, *checks, opts=()):
+        r = self.stepd_exec(["/usr/bin/python3", "/probe/probe.py", *checks],
+                            "--bind-ro", f"{PROBE}:/probe/probe.py", *opts)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.result["reason"], "exited", r)
+        return r.checks
+
+
+class TestConfinement(ExecTestCase):
+    def test_identity_is_the_spec_uid_without_groups(self):
+        c = self.probe("uid")
+        self.assertEqual(c["uid"], f"{UID}:{GID}:none")
+
+    def test_cannot_read_shadow(self):
+        self.assertEqual(self.probe("read_shadow")["read_shadow"], "EACCES")
+
+    def test_system_folders_and_root_are_read_only(self):
+        c = self.probe("write_usr", "write_etc", "write_root", "write_rootdir")
+        self.assertEqual(c["write_usr"], "EROFS")
+        self.assertEqual(c["write_etc"], "EROFS")
+        self.assertIn(c["write_root"], ("EROFS", "ENOENT"))
+        self.assertEqual(c["write_rootdir"], "EROFS")
+        self.assertFalse(os.path.exists("/usr/stepd-probe"))
+        self.assertFalse(os.path.exists("/etc/stepd-probe"))
+
+    def test_workdir_tmp_and_shm_are_writable(self):
+        c = self.probe("write_work", "write_tmp", "write_devshm", "cwd")
+        self.assertEqual(c["write_work"], "ok")
+        self.assertEqual(c["write_tmp"], "ok")
+        self.assertEqual(c["write_devshm"], "ok")
+        self.assertEqual(c["cwd"], "/work")
+
+    def test_no_capabilities_nnp_and_seccomp(self):
+        c = self.probe("cap_eff", "cap_prm", "cap_inh", "cap_bnd", "cap_amb",
+                       "no_new_privs", "seccomp")
+        for k in ("cap_eff", "cap_prm", "cap_inh", "cap_bnd", "cap_amb"):
+            self.assertEqual(int(c[k], 16), 0, f"{k}={c[k]}")
+        self.assertEqual(c["no_new_privs"], "1")
+        self.assertEqual(c["seccomp"], "2")
+
+    def test_own_pid_namespace_hides_host_processes(self):
+        sleeper = subprocess.Popen(["sleep", "60"])
+        try:
+            c = self.probe("pid", "proc_pids", f"kill={sleeper.pid}")
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+        self.assertEqual(c["pid"], "2")  # pid 1 is the step's init
+        self.assertEqual(c["proc_pids"], "1,2")
+        self.assertEqual(c[f"kill"], "ESRCH")
+
+    def test_ptrace_mount_userns_raw_socket_denied(self):
+        c = self.probe("ptrace_traceme", "ptrace_init", "mount_tmpfs", "unshare_user",
+                       "unshare_mount", "raw_socket")
+        for k in ("ptrace_traceme", "ptrace_init", "mount_tmpfs", "unshare_user",
+                  "unshare_mount", "raw_socket"):
+            self.assertIn(c[k], ("EPERM", "EACCES"), f"{k}: {c[k]}")
+
+    def test_minimal_dev_and_no_terminal(self):
+        c = self.probe("dev", "tty", "sid", "stdin")
+        self.assertEqual(c["dev"], "fd,full,null,random,shm,stderr,stdin,stdout,urandom,zero")
+        self.assertIn(c["tty"], ("ENOENT", "ENXIO"))
+        self.assertEqual(c["sid"], "leader")
+        self.assertEqual(c["stdin"], "b''")
+
+    def test_root_holds_only_what_the_spec_names(self):
+        c = self.probe("root_listing")
+        entries = set(c["root_listing"].split(","))
+        self.assertTrue({"usr", "etc", "proc", "dev", "tmp", "work"} <= entries, entries)
+        self.assertNotIn("root", entries)
+        self.assertNotIn("home", entries)
+        self.assertNotIn("var", entries)
+
+    def test_no_fd_leaks_from_the_launcher(self):
+        r, w = os.pipe()  # inheritable fds in stepd exec itself
+        os.set_inheritable(r, True)
+        try:
+            res = self.stepd_exec(["/usr/bin/python3", "/probe/probe.py", "leaked_fds"],
+                                  "--bind-ro", f"{PROBE}:/probe/probe.py", pass_fds=(r, w))
+        finally:
+            os.close(r)
+            os.close(w)
+        self.assertEqual(res.checks.get("leaked_fds"), "none", res)
+
+    def test_environment_is_exactly_the_spec(self):
+        env = dict(os.environ, SECRET_TOKEN="hunter2", PASSME="yes")
+        r = self.stepd_exec(["/usr/bin/python3", "/probe/probe.py", "env"],
+                            "--bind-ro", f"{PROBE}:/probe/probe.py", "--env", "FOO=bar",
+                            "--env-pass", "PASSME", env=env)
+        self.assertEqual(r.checks["env"],
+                         "FOO=bar;HOME=/work;PASSME=yes;PATH=/usr/local/bin:/usr/bin:/bin", r)
+
+    def test_oom_score(self):
+        c = self.probe("oom_score_adj", "lower_oom_score")
+        self.assertEqual(c["oom_score_adj"], "0")
+        self.assertIn(c["lower_oom_score"], ("EACCES", "EPERM"))
+
+    def test_hostname(self):
+        self.assertEqual(self.probe("hostname", opts=("--hostname", "builder"))["hostname"],
+                         "builder")
+
+
+class TestNetwork(ExecTestCase):
+    def setUp(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+
+    def tearDown(self):
+        self.listener.close()
+
+    def test_none_has_only_lo_which_works(self):
+        c = self.probe("interfaces", "loopback", f"connect=127.0.0.1:{self.port}")
+        self.assertEqual(c["interfaces"], "lo")
+        self.assertEqual(c["loopback"], "ok")
+        self.assertEqual(c[f"connect"], "ECONNREFUSED")
+
+    def test_host_network_reaches_host_loopback(self):
+        c = self.probe(f"connect=127.0.0.1:{self.port}", opts=("--net", "host"))
+        self.assertEqual(c["connect"], "ok")
+
+
+class TestLimits(ExecTestCase):
+    def test_memory_limit_ends_in_oom(self):
+        r = self.stepd_exec(["/usr/bin/python3", "-c", "b = bytearray(400 << 20)"],
+                            "--memory", "64M")
+        self.assertEqual(r.result["reason"], "oom", r)
+        self.assertGreaterEqual(r.result["oom_kills"], 1)
+        self.assertGreater(r.result["memory_peak_bytes"], 32 << 20)
+        self.assertNotEqual(r.rc, 0)
+
+    def test_pids_limit_makes_fork_fail(self):
+        r = self.probe("fork_many=64", opts=("--pids", "16"))
+        self.assertEqual(r["fork_many"], "EAGAIN")
+        r = self.probe("fork_many=8", opts=("--pids", "16"))
+        self.assertEqual(r["fork_many"], "ok")
+
+    def test_timeout(self):
+        t0 = time.monotonic()
+        r = self.stepd_exec(["/bin/sleep", "30"], "--timeout", "1s", "--kill-grace", "1s")
+        elapsed = time.monotonic() - t0
+        self.assertEqual(r.result["reason"], "timeout", r)
+        self.assertLess(elapsed, 10)
+        self.assertGreaterEqual(r.result["wall_ms"], 900)
+
+    def test_step_ignoring_sigterm_is_killed_after_grace(self):
+        t0 = time.monotonic()
+        r = self.stepd_exec(["/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"],
+                            "--timeout", "500ms", "--kill-grace", "1s")
+        self.assertEqual(r.result["reason"], "timeout", r)
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def test_cpu_time_is_accounted(self):
+        r = self.stepd_exec(["/bin/sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+        self.assertEqual(r.result["reason"], "exited", r)
+        self.assertGreater(r.result["cpu_user_ms"] + r.result["cpu_system_ms"], 50)
+
+    def test_file_size_limit(self):
+        r = self.stepd_exec(["/bin/sh", "-c", "head -c 2000000 /dev/zero > /work/big"],
+                            "--fsize", "1M")
+        self.assertNotEqual(r.result["exit_code"], 0, r)
+
+
+def processes_with(marker):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+class TestTeardown(ExecTestCase):
+    def test_background_processes_do_not_outlive_the_step(self):
+        marker = "7777.123"
+        script = (f"(setsid sleep {marker} </dev/null >/dev/null 2>&1 &); "
+                  f"(sleep {marker} &); echo started")
+        r = self.stepd_exec(["/bin/sh", "-c", script], "--kill-grace", "1s")
+        self.assertEqual(r.result["reason"], "exited", r)
+        self.assertEqual(r.result["exit_code"], 0)
+        self.assertGreaterEqual(r.result["processes_killed"], 2, r)
+        self.assertEqual(processes_with(marker), [])
+
+    def test_nothing_left_mounted_and_no_workdir(self):
+        r = self.stepd_exec(["/bin/true"])
+        self.assertEqual(r.rc, 0, r)
+        with open("/proc/self/mountinfo") as f:
+            self.assertNotIn(self.state, f.read())
+        exec_dir = os.path.join(self.state, "exec")
+        self.assertEqual(os.listdir(exec_dir), [])
+
+    def test_exit_code_and_signal(self):
+        r = self.stepd_exec(["/bin/sh", "-c", "exit 7"])
+        self.assertEqual((r.rc, r.result["reason"], r.result["exit_code"]), (7, "exited", 7))
+        r = self.stepd_exec(["/bin/sh", "-c", "kill -KILL $$"])
+        self.assertEqual((r.rc, r.result["reason"], r.result["signal"]), (137, "signaled", 9))
+
+    def test_launcher_is_protected_from_oom_killer(self):
+        proc = subprocess.Popen([STEPD, "exec", "--state", self.state, "--uid", str(UID),
+                                 "--gid", str(GID), "--", "/bin/sleep", "3"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            time.sleep(0.5)
+            with open(f"/proc/{proc.pid}/oom_score_adj") as f:
+                self.assertEqual(f.read().strip(), "-1000")
+            with open(f"/proc/{proc.pid}/cgroup") as f:
+                self.assertNotIn("/stepd/", f.read())
+        finally:
+            proc.wait(timeout=30)
+
+    def test_cancel_by_signal(self):
+        proc = subprocess.Popen([STEPD, "exec", "--json", "--state", self.state, "--uid",
+                                 str(UID), "--gid", str(GID), "--", "/bin/sleep", "30"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        res = json.loads(err.decode().strip().splitlines()[-1])
+        self.assertEqual(res["reason"], "cancelled")
+
+
+class TestWorkingFolders(ExecTestCase):
+    def test_second_project_cannot_see_first(self):
+        keep = self.stepd_exec(["/bin/sh", "-c", "echo secret > /work/s; pwd"],
+                               "--project", "alpha", "--keep-workdir")
+        self.assertEqual(keep.rc, 0, keep)
+        folders = os.listdir(os.path.join(self.state, "exec"))
+        self.assertEqual(len(folders), 1)
+        alpha = os.path.join(self.state, "exec", folders[0])
+        st = os.stat(alpha)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (UID, 0o700))
+        try:
+            c = self.probe(f"read={alpha}/s", f"listdir={self.state}", "listdir=/work",
+                           opts=("--project", "beta"))
+            self.assertEqual(c[f"read"], "ENOENT")
+            self.assertEqual(c[f"listdir"], "ENOENT")
+        finally:
+            subprocess.run(["rm", "-rf", alpha])
+
+    def test_planted_symlink_is_not_followed_at_cleanup(self):
+        victim = os.path.join(self.tmp.name, "victim")
+        os.makedirs(victim, exist_ok=True)
+        with open(os.path.join(victim, "keep"), "w") as f:
+            f.write("x")
+        r = self.stepd_exec(["/bin/sh", "-c", f"ln -s {victim} /work/link; mkdir -p /work/a/b; "
+                             f"ln -s /etc /work/a/b/etc"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(os.path.exists(os.path.join(victim, "keep")))
+        self.assertTrue(os.path.exists("/etc/passwd"))
+        self.assertEqual(os.listdir(os.path.join(self.state, "exec")), [])
+
+
+class TestSetupFailures(ExecTestCase):
+    STEPS = ["wait-go", "cgroup-namespace", "hostname", "mounts", "network", "stdio",
+             "session", "oom-score", "rlimits", "cwd", "capabilities", "identity",
+             "no-new-privs", "close-fds", "seccomp", "exec"]
+
+    def test_every_setup_step_reports_precisely(self):
+        for name in self.STEPS:
+            with self.subTest(step=name):
+                env = dict(os.environ, STEPD_TEST_FAIL_STEP=name)
+                r = self.stepd_exec(["/bin/true"], env=env)
+                self.assertEqual(r.rc, 125, r)
+                self.assertEqual(r.result["reason"], "setup-failed", r)
+                self.assertEqual(r.result["setup_step"], name, r)
+                self.assertEqual(r.result["setup_errno"], 125)  # ECANCELED
+
+    def test_missing_command_reports_exec_enoent(self):
+        r = self.stepd_exec(["/no/such/program"])
+        self.assertEqual(r.result["reason"], "setup-failed", r)
+        self.assertEqual(r.result["setup_step"], "exec")
+        self.assertEqual(r.result["setup_errno"], 2)
+        self.assertIn("/no/such/program", r.result["message"])
+
+    def test_bad_options_are_usage_errors(self):
+        for opts in (["--memory", "lots"], ["--net", "wifi"], ["--project", "../x"],
+                     ["--bind", "relative:/x"], ["--seccomp", "/no/such.json"]):
+            with self.subTest(opts=opts):
+                r = self.stepd_exec(["/bin/true"], *opts)
+                self.assertEqual(r.rc, 125, r)
+                self.assertIn("stepd exec:", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

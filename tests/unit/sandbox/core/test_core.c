@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* sandbox/ core: launch spec defaults and validation, working folders. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "sandbox/sandbox.h"
+
+static struct launch_spec *valid_spec(void)
+{
+        struct launch_spec *s = launch_spec_new();
+
+        ck_assert_ptr_nonnull(s);
+        s->project = strdup("demo");
+        s->step_id = strdup("abc-123");
+        s->workdir = strdup("/var/lib/stepd/work/demo/abc-123");
+        ck_assert_int_eq(strv_push(&s->argv, "/bin/true"), 0);
+        return s;
+}
+
+START_TEST(spec_defaults_are_secure)
+{
+        _cleanup_(launch_spec_freep) struct launch_spec *s = launch_spec_new();
+
+        ck_assert_uint_eq(s->uid, 65534);
+        ck_assert_int_eq(s->net, NET_NONE);
+        ck_assert(!s->user_namespace);
+        ck_assert_ptr_null(s->rootfs);
+        ck_assert_uint_eq(s->limits.memory_bytes, 1ULL << 30);
+        ck_assert_uint_eq(s->limits.pids_max, 512);
+        ck_assert_uint_eq(s->limits.cpu_millis, 1000);
+        ck_assert_str_eq(s->workdir_target, "/work");
+        ck_assert_str_eq(s->system_binds[0], "/usr");
+        ck_assert_ptr_null(s->envp);
+}
+END_TEST
+
+START_TEST(spec_validation)
+{
+        static const struct {
+                const char *field;
+                const char *value;
+                const char *error;
+        } cases[] = {
+                { "project", "../etc", "invalid project name" },
+                { "project", "", "invalid project name" },
+                { "step", "a/b", "invalid step id" },
+                { "workdir", "relative", "working folder must be an absolute path" },
+                { "target", "/", "invalid working folder target" },
+                { "target", "/a/../b", "invalid working folder target" },
+                { "target", "relative", "invalid working folder target" },
+                { "bind", "/proc/sys", "would cover /proc or /dev" },
+                { "bind", "/dev", "would cover /proc or /dev" },
+                { "bind", "/x/./y", "invalid bind target" },
+                { "sysdir", "usr", "invalid system folder" },
+                { "hostname", "", "invalid hostname" },
+        };
+        char err[256];
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                _cleanup_(launch_spec_freep) struct launch_spec *s = valid_spec();
+                char **f = NULL;
+
+                ck_assert_int_eq(launch_spec_validate(s, err, sizeof(err)), 0);
+                if (strcmp(cases[i].field, "project") == 0)
+                        f = &s->project;
+                else if (strcmp(cases[i].field, "step") == 0)
+                        f = &s->step_id;
+                else if (strcmp(cases[i].field, "workdir") == 0)
+                        f = &s->workdir;
+                else if (strcmp(cases[i].field, "target") == 0)
+                        f = &s->workdir_target;
+                else if (strcmp(cases[i].field, "hostname") == 0)
+                        f = &s->hostname;
+                else if (strcmp(cases[i].field, "sysdir") == 0)
+                        f = &s->system_binds[0];
+                if (f) {
+                        free(*f);
+                        *f = strdup(cases[i].value);
+                } else {
+                        ck_assert_int_eq(launch_spec_add_bind(s, "/srv", cases[i].value, false), 0);
+                }
+                ck_assert_int_eq(launch_spec_validate(s, err, sizeof(err)), -EINVAL);
+                ck_assert_msg(strstr(err, cases[i].error), "case %zu: '%s' lacks '%s'", i, err,
+                              cases[i].error);
+        }
+}
+END_TEST
+
+START_TEST(spec_bridge_needs_address)
+{
+        _cleanup_(launch_spec_freep) struct launch_spec *s = valid_spec();
+        char err[256];
+
+        s->net = NET_BRIDGE;
+        ck_assert_int_eq(launch_spec_validate(s, err, sizeof(err)), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "bridge"));
+        ck_assert_int_eq(net_mode_from_string("wifi"), -EINVAL);
+        ck_assert_int_eq(net_mode_from_string("host"), NET_HOST);
+}
+END_TEST
+
+static int make_parent(char *tmpl)
+{
+        int fd;
+
+        ck_assert_ptr_nonnull(mkdtemp(tmpl));
+        fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        return fd;
+}
+
+START_TEST(workdir_owner_and_mode)
+{
+        char tmpl[] = "/tmp/stepd-wd-XXXXXX", path[128];
+        int dfd = make_parent(tmpl);
+        struct stat st;
+
+        ck_assert_int_eq(workdir_create(dfd, "step1", 4321, 4322, 0700), 0);
+        snprintf(path, sizeof(path), "%s/step1", tmpl);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_uid, 4321);
+        ck_assert_uint_eq(st.st_gid, 4322);
+        ck_assert_uint_eq(st.st_mode & 07777, 0700);
+        ck_assert_int_eq(workdir_create(dfd, "step1", 4321, 4322, 0700), -EEXIST);
+        ck_assert_int_eq(workdir_create(dfd, "../escape", 1, 1, 0700), -EINVAL);
+        ck_assert_int_eq(workdir_create(dfd, "..", 1, 1, 0700), -EINVAL);
+        ck_assert_int_eq(workdir_remove(dfd, "step1"), 0);
+        ck_assert_int_eq(stat(path, &st), -1);
+        ck_assert_int_eq(workdir_remove(dfd, "step1"), 0); /* already gone: fine */
+        rmdir(tmpl);
+        close(dfd);
+}
+END_TEST
+
+/* A step plants links to a victim folder and to a victim file, and a
+ * folder it made unreadable; removal deletes the links, never the targets. */
+START_TEST(workdir_remove_never_follows_links)
+{
+        char tmpl[] = "/tmp/stepd-wd-XXXXXX", victim[] = "/tmp/stepd-victim-XXXXXX";
+        char p[256], vf[256];
+        int dfd = make_parent(tmpl);
+        struct stat st;
+        FILE *f;
+
+        ck_assert_ptr_nonnull(mkdtemp(victim));
+        snprintf(vf, sizeof(vf), "%s/keep", victim);
+        f = fopen(vf, "w");
+        ck_assert_ptr_nonnull(f);
+        fclose(f);
+        ck_assert_int_eq(workdir_create(dfd, "s", 0, 0, 0700), 0);
+        snprintf(p, sizeof(p), "%s/s/dirlink", tmpl);
+        ck_assert_int_eq(symlink(victim, p), 0);
+        snprintf(p, sizeof(p), "%s/s/filelink", tmpl);
+        ck_assert_int_eq(symlink(vf, p), 0);
+        snprintf(p, sizeof(p), "%s/s/a", tmpl);
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+        snprintf(p, sizeof(p), "%s/s/a/b", tmpl);
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+        snprintf(p, sizeof(p), "%s/s/a/b/up", tmpl);
+        ck_assert_int_eq(symlink("../../../../", p), 0);
+        snprintf(p, sizeof(p), "%s/s/a", tmpl);
+        ck_assert_int_eq(chmod(p, 0), 0);
+
+        ck_assert_int_eq(workdir_remove(dfd, "s"), 0);
+        snprintf(p, sizeof(p), "%s/s", tmpl);
+        ck_assert_int_eq(lstat(p, &st), -1);
+        ck_assert_int_eq(stat(vf, &st), 0);
+        unlink(vf);
+        rmdir(victim);
+        rmdir(tmpl);
+        close(dfd);
+}
+END_TEST
+
+START_TEST(workdir_remove_refuses_a_link_as_the_folder)
+{
+        char tmpl[] = "/tmp/stepd-wd-XXXXXX", victim[] = "/tmp/stepd-victim-XXXXXX", p[256];
+        int dfd = make_parent(tmpl);
+        struct stat st;
+
+        ck_assert_ptr_nonnull(mkdtemp(victim));
+        snprintf(p, sizeof(p), "%s/s", tmpl);
+        ck_assert_int_eq(symlink(victim, p), 0);
+        ck_assert_int_lt(workdir_remove(dfd, "s"), 0);
+        ck_assert_int_eq(stat(victim, &st), 0);
+        unlink(p);
+        rmdir(victim);
+        rmdir(tmpl);
+        close(dfd);
+}
+END_TEST
+
+int main(void)
+{
+        Suite *s = suite_create("sandbox-core");
+        TCase *tc = tcase_create("core");
+        SRunner *sr;
+        int failed;
+
+        tcase_add_test(tc, spec_defaults_are_secure);
+        tcase_add_test(tc, spec_validation);
+        tcase_add_test(tc, spec_bridge_needs_address);
+        tcase_add_test(tc, workdir_owner_and_mode);
+        tcase_add_test(tc, workdir_remove_never_follows_links);
+        tcase_add_test(tc, workdir_remove_refuses_a_link_as_the_folder);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
