@@ -401,6 +401,59 @@ class CtrlC(FakeServerCase):
         self.assertIn(b"step %s cancelled signal=9" % STEP.encode(), err)
 
 
+class Terminal(FakeServerCase):
+    """Queue position and the summary go to stderr only when it is a tty."""
+
+    def run_with_tty_stderr(self, fake, env_extra):
+        import pty
+        master, slave = pty.openpty()
+        env = dict(os.environ, **env_extra)
+        if "NO_COLOR" not in env_extra:
+            env.pop("NO_COLOR", None)
+        p = subprocess.Popen([STEPCTL, "--socket", fake.path, "run", "-p", "demo", "x"],
+                             stdout=subprocess.PIPE, stderr=slave, env=env)
+        os.close(slave)
+        out, _ = p.communicate(timeout=10)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+        os.close(master)
+        return p.returncode, out, err
+
+    def handler(self):
+        return run_handler([{"type": "queued", "step": STEP, "queue_position": 1},
+                            {"type": "started", "step": STEP},
+                            out("stdout", 0, b"hi\n"), exit_ev(exit_code=0)],
+                           queue_position=2)
+
+    def test_queue_and_summary_on_tty(self):
+        fake = self.serve(self.handler())
+        rc, stdout, err = self.run_with_tty_stderr(fake, {"TERM": "xterm"})
+        self.assertEqual((rc, stdout), (0, b"hi\n"))
+        text = err.decode()
+        self.assertIn("step %s queued, position 2" % STEP, text)
+        self.assertIn("step %s queued, position 1" % STEP, text)
+        self.assertIn("\033[32mexited code=0 wall=0.013s cpu=0.003s mem=1.0MiB", text)
+
+    def test_no_color(self):
+        fake = self.serve(self.handler())
+        rc, _, err = self.run_with_tty_stderr(fake, {"TERM": "xterm", "NO_COLOR": "1"})
+        self.assertEqual(rc, 0)
+        self.assertIn(b"step %s exited code=0 " % STEP.encode(), err)
+        self.assertNotIn(b"\033[3", err)
+
+    def test_nothing_without_tty(self):
+        fake = self.serve(self.handler())
+        p = stepctl("run", "-p", "demo", "x", sock=fake.path)
+        self.assertEqual((p.returncode, p.stdout, p.stderr), (0, b"hi\n", b""))
+
+
 class Queries(FakeServerCase):
     def reply_with(self, make_reply):
         def handler(conn):
