@@ -3,7 +3,9 @@
  * with their JSON kind; a generic pass refuses unknown members
  * (unknown-field) and wrong kinds (bad-request naming the member), then a
  * small per-type function checks ranges and builds struct proto_request. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -34,6 +36,7 @@ static const struct {
         [PROTO_E_SLOW_CLIENT] = { "slow-client", true },
         [PROTO_E_INTERNAL] = { "internal", false },
         [PROTO_E_BAD_CONFIG] = { "bad-config", false },
+        [PROTO_E_TOO_MANY_CONNECTIONS] = { "too-many-connections", true },
 };
 
 const char *proto_error_code_to_string(enum proto_error_code c)

@@ -40,6 +40,7 @@ enum proto_error_code {
         PROTO_E_SLOW_CLIENT,
         PROTO_E_INTERNAL,
         PROTO_E_BAD_CONFIG,
+        PROTO_E_TOO_MANY_CONNECTIONS,
         _PROTO_E_MAX,
 };
 const char *proto_error_code_to_string(enum proto_error_code c);

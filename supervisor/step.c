@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A step's life, driven by events of the loop:
+ *
+ *   step_create()   authorized, resolved into a launch spec under the
+ *                   configuration of the moment (a reference is kept), its
+ *                   record written, queued
+ *   step_schedule() while there is capacity: working folder, script file,
+ *                   stdin memfd, sandbox_spawn(); then five fds are watched:
+ *     sync fd    → started (the payload exec'd) or a setup failure
+ *     stdout/err → read a chunk, append to the log, send to attached clients
+ *     pidfd      → sandbox_step_reap(): the result
+ *     timerfd    → timeout: sandbox_step_terminate(); after kill_grace + 1 s
+ *                  the same timer fires again as a backstop: sandbox_step_kill()
+ *   step_end()      once reaped AND both pipes at EOF (so every byte is in the
+ *                   log and queued to clients before `exit`): result.json,
+ *                   working folder removed, sandbox freed, next queued started
+ *
+ * Exactly one reason is recorded: the sandbox's (exited, signaled, oom,
+ * setup-failed), unless the supervisor killed the step (timeout, cancelled),
+ * or the step never started (cancelled or rejected while queued).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/daemon.h"
+
+#define SCRIPT_NAME ".stepd-script"
+
+static const char *const state_names[_STEP_STATE_MAX] = {
+        [STEP_QUEUED] = "queued",
+        [STEP_STARTING] = "running",
+        [STEP_RUNNING] = "running",
+        [STEP_DONE] = "done",
+};
+
+const char *step_state_to_string(enum step_state s)
+{
+        return (unsigned)s < _STEP_STATE_MAX ? state_names[s] : "unknown";
+}
+
+struct step *step_find(struct daemon *d, const char *id)
+{
+        struct step *s;
+
+        TAILQ_FOREACH_REVERSE(s, &d->steps, step_list, link)
+                if (strcmp(s->id, id) == 0)
+                        return s;
+        return NULL;
+}
+
+unsigned step_queue_position(struct daemon *d, const struct step *s)
+{
+        const struct step *t;
+        unsigned i = 1;
+
+        if (s->state != STEP_QUEUED)
+                return 0;
+        TAILQ_FOREACH(t, &d->queue, qlink) {
+                if (t == s)
+                        return i;
+                i++;
+        }
+        return 0;
+}
+
+void step_free(struct daemon *d, struct step *s)
+{
+        struct attachment *a;
+
+        if (!s)
+                return;
+        while ((a = TAILQ_FIRST(&s->attachments)))
+                attach_detach(a);
+        safe_close(s->timer_w.fd);
+        sandbox_step_free(s->sbx);
+        safe_close(s->stdin_fd);
+        safe_close(s->log_fd);
+        launch_spec_free(s->spec);
+        policy_config_unref(s->config);
+        free(s->script);
+        free(s->project);
+        free(s->idempotency_key);
+        free(s);
+}
+
+static void send_queue_positions(struct daemon *d)
+{
+        struct step *s;
+        unsigned i = 1;
+
+        TAILQ_FOREACH(s, &d->queue, qlink) {
+                json_auto_t *ev = json_pack("{s:s, s:s, s:i}", "type", "queued", "step", s->id,
+                                            "queue_position", (int)i++);
+                if (ev)
+                        attach_broadcast(d, s, ev);
+        }
+}
+
+static void step_unwatch(struct daemon *d, struct step *s)
+{
+        if (s->sync_open)
+                watch_del(d, &s->sync_w);
+        if (s->out_open)
+                watch_del(d, &s->out_w);
+        if (s->err_open)
+                watch_del(d, &s->err_w);
+        if (!s->reaped && s->sbx)
+                watch_del(d, &s->pid_w);
+        s->sync_open = s->out_open = s->err_open = false;
+        if (s->timer_w.fd >= 0) {
+                watch_del(d, &s->timer_w);
+                s->timer_w.fd = safe_close(s->timer_w.fd);
+        }
+}
+
+static void release_live(struct daemon *d, struct step *s)
+{
+        step_unwatch(d, s);
+        s->sbx = sandbox_step_free(s->sbx);
+        s->stdin_fd = safe_close(s->stdin_fd);
+        s->log_fd = safe_close(s->log_fd);
+        if (s->has_workdir) {
+                _cleanup_close_ int wfd = store_work_dir(d, s->project, false);
+                int r = wfd < 0 ? wfd : workdir_remove(wfd, s->id);
+                if (r < 0)
+                        log_warning_errno(r, "event=workdir-error step=%s cannot remove", s->id);
+                s->has_workdir = false;
+        }
+        s->spec = launch_spec_free(s->spec);
+        s->config = policy_config_unref(s->config);
+        free(s->script);
+        s->script = NULL;
+}
+
+/* The one place a step ends. */
+static void step_end(struct daemon *d, struct step *s, const struct step_result *r)
+{
+        char line[256];
+        bool was_live = s->state == STEP_STARTING || s->state == STEP_RUNNING;
+
+        s->result = *r;
+        s->ended_usec = now_realtime_usec();
+        if (was_live && s->result.wall_usec == 0)
+                s->result.wall_usec = now_monotonic_usec() - s->start_mono;
+        release_live(d, s);
+        if (was_live)
+                d->n_live--;
+        s->state = STEP_DONE;
+        int k = store_write_result(d, s);
+        if (k < 0)
+                log_errno(k, "event=store-error step=%s cannot write result.json", s->id);
+        d->metrics.steps_ended[s->result.reason]++;
+        d->metrics.step_wall_usec_total += s->result.wall_usec;
+        step_result_format(&s->result, line, sizeof(line));
+        log_info("event=step-end step=%s project=%s reason=%s output=%llu result=\"%s\"", s->id,
+                 s->project, step_reason_to_string(s->result.reason),
+                 (unsigned long long)s->output_bytes, line);
+        attach_step_done(d, s);
+        step_schedule(d);
+}
+
+static void step_end_early(struct daemon *d, struct step *s, enum step_reason reason,
+                           const char *message)
+{
+        struct step_result r = { .reason = reason, .exit_code = -1 };
+
+        snprintf(r.message, sizeof(r.message), "%s", message);
+        step_end(d, s, &r);
+}
+
+static void maybe_end(struct daemon *d, struct step *s)
+{
+        if (!s->reaped || s->out_open || s->err_open)
+                return;
+        struct step_result r = s->reap_result;
+        if (s->killing && (r.reason == STEP_REASON_EXITED || r.reason == STEP_REASON_SIGNALED))
+                r.reason = s->kill_reason;
+        step_end(d, s, &r);
+}
+
+static void mark_running(struct daemon *d, struct step *s)
+{
+        if (s->state != STEP_STARTING)
+                return;
+        s->state = STEP_RUNNING;
+        json_auto_t *ev = json_pack("{s:s, s:s}", "type", "started", "step", s->id);
+        if (ev)
+                attach_broadcast(d, s, ev);
+}
+
+static void read_output(struct daemon *d, struct step *s, struct watch *w, int stream)
+{
+        ssize_t n = read(w->fd, d->iobuf, sizeof(d->iobuf));
+
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+        if (n <= 0) {
+                watch_del(d, w);
+                if (stream == LOG_STREAM_STDOUT)
+                        s->out_open = false;
+                else
+                        s->err_open = false;
+                maybe_end(d, s);
+                return;
+        }
+        mark_running(d, s);
+        uint64_t offset = s->output_bytes;
+        (void)store_log_append(d, s, stream, d->iobuf, (size_t)n);
+        s->output_bytes += (uint64_t)n;
+        d->metrics.output_bytes += (uint64_t)n;
+        attach_broadcast_output(d, s, stream == LOG_STREAM_STDOUT ? "stdout" : "stderr", offset,
+                                d->iobuf, (size_t)n);
+}
+
+static void on_stdout(struct daemon *d, struct watch *w, uint32_t events)
+{
+        read_output(d, container_of(w, struct step, out_w), w, LOG_STREAM_STDOUT);
+}
+
+static void on_stderr(struct daemon *d, struct watch *w, uint32_t events)
+{
+        read_output(d, container_of(w, struct step, err_w), w, LOG_STREAM_STDERR);
+}
+
+static void on_sync(struct daemon *d, struct watch *w, uint32_t events)
+{
+        struct step *s = container_of(w, struct step, sync_w);
+        int r = sandbox_step_on_sync(s->sbx);
+
+        if (r == SANDBOX_SYNC_STARTED)
+                mark_running(d, s);
+        if (r == SANDBOX_SYNC_EOF || r < 0) {
+                if (r < 0)
+                        log_warning_errno(r, "event=sync-error step=%s", s->id);
+                watch_del(d, w);
+                s->sync_open = false;
+        }
+}
+
+static void on_pidfd(struct daemon *d, struct watch *w, uint32_t events)
+{
+        struct step *s = container_of(w, struct step, pid_w);
+        int r = sandbox_step_reap(s->sbx, &s->reap_result);
+
+        if (r == -EAGAIN)
+                return;
+        watch_del(d, w);
+        s->reaped = true;
+        if (r < 0) {
+                log_errno(r, "event=reap-error step=%s", s->id);
+                s->reap_result = (struct step_result){ .reason = STEP_REASON_SETUP_FAILED,
+                                                       .exit_code = -1 };
+                snprintf(s->reap_result.message, sizeof(s->reap_result.message),
+                         "collecting the step's status failed: %s", strerror(-r));
+        }
+        maybe_end(d, s);
+}
+
+static int arm_timer(struct step *s, uint64_t ms)
+{
+        struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ms / 1000),
+                                                .tv_nsec = (long)(ms % 1000) * 1000000 } };
+
+        if (ms == 0)
+                its.it_value.tv_nsec = 1;
+        return timerfd_settime(s->timer_w.fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+static void step_terminate(struct daemon *d, struct step *s, enum step_reason why)
+{
+        if (s->killing)
+                return;
+        s->killing = true;
+        s->kill_reason = why;
+        int r = sandbox_step_terminate(s->sbx);
+        if (r < 0)
+                log_warning_errno(r, "event=terminate-error step=%s", s->id);
+        r = arm_timer(s, s->spec->kill_grace_ms + 1000);
+        if (r < 0)
+                log_warning_errno(r, "event=timer-error step=%s", s->id);
+}
+
+static void on_timer(struct daemon *d, struct watch *w, uint32_t events)
+{
+        struct step *s = container_of(w, struct step, timer_w);
+        uint64_t ticks;
+
+        if (read(w->fd, &ticks, sizeof(ticks)) < 0)
+                return;
+        if (!s->killing) {
+                log_info("event=step-timeout step=%s timeout_ms=%llu", s->id,
+                         (unsigned long long)s->spec->timeout_ms);
+                step_terminate(d, s, STEP_REASON_TIMEOUT);
+                return;
+        }
+        log_warning("event=step-kill step=%s the step outlived its grace period", s->id);
+        int r = sandbox_step_kill(s->sbx);
+        if (r < 0)
+                log_warning_errno(r, "event=kill-error step=%s", s->id);
+}
+
+int step_cancel(struct daemon *d, struct step *s, enum step_reason why, const char *message)
+{
+        switch (s->state) {
+        case STEP_QUEUED:
+                TAILQ_REMOVE(&d->queue, s, qlink);
+                d->n_queued--;
+                step_end_early(d, s, why, message);
+                send_queue_positions(d);
+                return 0;
+        case STEP_STARTING:
+        case STEP_RUNNING:
+                log_info("event=step-cancel step=%s reason=%s why=\"%s\"", s->id,
+                         step_reason_to_string(why), message);
+                step_terminate(d, s, why);
+                return 0;
+        default:
+                return -EALREADY;
+        }
+}
+
+static int write_script(struct daemon *d, struct step *s, int wfd)
+{
+        _cleanup_close_ int dfd = openat(wfd, s->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = -1;
+
+        if (dfd < 0)
+                return -errno;
+        fd = openat(dfd, SCRIPT_NAME, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0500);
+        if (fd < 0)
+                return -errno;
+        int r = loop_write(fd, s->script, strlen(s->script));
+        if (r < 0)
+                return r;
+        if (fchown(fd, s->spec->uid, s->spec->gid) < 0)
+                return -errno;
+        return 0;
+}
+
+static int prepare_workdir(struct daemon *d, struct step *s, char *err, size_t err_len)
+{
+        _cleanup_close_ int wfd = store_work_dir(d, s->project, true);
+        int r;
+
+        if (wfd < 0)
+                return snprintf(err, err_len, "cannot open the project's work folder: %s",
+                                strerror(-wfd)), wfd;
+        r = workdir_create(wfd, s->id, s->spec->uid, s->spec->gid, 0700);
+        if (r < 0)
+                return snprintf(err, err_len, "cannot create the working folder: %s",
+                                strerror(-r)), r;
+        s->has_workdir = true;
+        free(s->spec->workdir);
+        if (asprintf(&s->spec->workdir, "%s/work/%s/%s", d->state_dir, s->project, s->id) < 0) {
+                s->spec->workdir = NULL;
+                return -ENOMEM;
+        }
+        if (s->script && (r = write_script(d, s, wfd)) < 0)
+                return snprintf(err, err_len, "cannot write the script: %s", strerror(-r)), r;
+        return 0;
+}
+
+static int watch_step_fds(struct daemon *d, struct step *s)
+{
+        int r;
+
+        s->sync_w = (struct watch){ sandbox_step_sync_fd(s->sbx), on_sync };
+        s->out_w = (struct watch){ sandbox_step_stdout_fd(s->sbx), on_stdout };
+        s->err_w = (struct watch){ sandbox_step_stderr_fd(s->sbx), on_stderr };
+        s->pid_w = (struct watch){ sandbox_step_pidfd(s->sbx), on_pidfd };
+        s->timer_w = (struct watch){ timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+                                     on_timer };
+        if (s->timer_w.fd < 0)
+                return -errno;
+        if ((r = watch_add(d, &s->timer_w, EPOLLIN)) < 0)
+                return r;
+        if ((r = watch_add(d, &s->pid_w, EPOLLIN)) < 0)
+                return r;
+        if (s->sync_w.fd >= 0 && watch_add(d, &s->sync_w, EPOLLIN) == 0)
+                s->sync_open = true;
+        if ((r = watch_add(d, &s->out_w, EPOLLIN)) < 0)
+                return r;
+        s->out_open = true;
+        if ((r = watch_add(d, &s->err_w, EPOLLIN)) < 0)
+                return r;
+        s->err_open = true;
+        return arm_timer(s, s->spec->timeout_ms);
+}
+
+static void step_start(struct daemon *d, struct step *s)
+{
+        char err[512] = "";
+        struct sandbox_io io = { .stdin_fd = s->stdin_fd };
+        int r;
+
+        s->state = STEP_STARTING;
+        s->start_mono = now_monotonic_usec();
+        d->n_live++;
+        r = prepare_workdir(d, s, err, sizeof(err));
+        if (r < 0) {
+                log_errno(r, "event=step-setup-error step=%s %s", s->id, err);
+                return step_end_early(d, s, STEP_REASON_SETUP_FAILED, err);
+        }
+        r = sandbox_spawn(d->sandbox, s->spec, &io, &s->sbx, err, sizeof(err));
+        s->stdin_fd = safe_close(s->stdin_fd);
+        if (r < 0) {
+                log_errno(r, "event=step-spawn-error step=%s %s", s->id, err);
+                struct step_result res = { .reason = STEP_REASON_SETUP_FAILED, .exit_code = -1,
+                                           .setup_errno = -r };
+                snprintf(res.setup_step, sizeof(res.setup_step), "spawn");
+                snprintf(res.message, sizeof(res.message), "%s", err[0] ? err : strerror(-r));
+                return step_end(d, s, &res);
+        }
+        d->metrics.steps_started++;
+        r = watch_step_fds(d, s);
+        if (r < 0) {
+                log_errno(r, "event=step-watch-error step=%s", s->id);
+                step_unwatch(d, s);
+                sandbox_step_kill(s->sbx);
+                return step_end_early(d, s, STEP_REASON_SETUP_FAILED,
+                                      "the supervisor could not watch the step");
+        }
+        log_info("event=step-start step=%s project=%s uid=%u pid=%d timeout_ms=%llu", s->id,
+                 s->project, (unsigned)s->spec->uid, (int)sandbox_step_pid(s->sbx),
+                 (unsigned long long)s->spec->timeout_ms);
+}
+
+void step_schedule(struct daemon *d)
+{
+        bool moved = false;
+        struct step *s;
+
+        while (!d->draining && d->n_live < daemon_capacity(d) && (s = TAILQ_FIRST(&d->queue))) {
+                TAILQ_REMOVE(&d->queue, s, qlink);
+                d->n_queued--;
+                moved = true;
+                step_start(d, s);
+        }
+        if (moved)
+                send_queue_positions(d);
+}
+
+void step_client_gone(struct daemon *d, struct client *c)
+{
+        struct step *s;
+
+        TAILQ_FOREACH(s, &d->steps, link) {
+                if (s->owner != c)
+                        continue;
+                s->owner = NULL;
+                if (s->cancel_on_disconnect && s->state != STEP_DONE)
+                        step_cancel(d, s, STEP_REASON_CANCELLED, "the client disconnected");
+        }
+}
+
+void steps_drain_tick(struct daemon *d, uint64_t now)
+{
+        struct step *s;
+
+        if (!d->draining || now < d->drain_deadline)
+                return;
+        TAILQ_FOREACH(s, &d->steps, link)
+                if (s->state == STEP_STARTING || s->state == STEP_RUNNING)
+                        step_cancel(d, s, STEP_REASON_CANCELLED,
+                                    "the supervisor is stopping and the grace period ran out");
+}
