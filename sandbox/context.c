@@ -12,6 +12,7 @@
 struct sandbox_context {
         struct cgroup_manager *cgroups;
         int cap_last;
+        char warning[256];
 };
 
 static int read_cap_last(void)
@@ -39,14 +40,15 @@ int sandbox_context_new(struct sandbox_context **ret, char *err, size_t err_len)
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        /* The launcher is never the OOM killer's choice. Steps go back to 0. */
+        /* The launcher is never the OOM killer's choice. Steps go back to 0.
+         * Without CAP_SYS_RESOURCE (some containers) this is refused; stepd
+         * still works (a step's memory limit only ever kills inside the
+         * step's cgroup), so the caller is told, not stopped. */
         r = write_string_file("/proc/self/oom_score_adj", "-1000");
-        if (r < 0) {
-                snprintf(err, err_len, "cannot protect stepd from the OOM killer: %s",
+        if (r < 0)
+                snprintf(c->warning, sizeof(c->warning),
+                         "cannot protect stepd from the OOM killer (oom_score_adj -1000): %s",
                          strerror(-r));
-                free(c);
-                return r;
-        }
         c->cap_last = read_cap_last();
         r = cgroup_manager_new(&c->cgroups, err, err_len);
         if (r < 0) {
@@ -64,6 +66,11 @@ struct sandbox_context *sandbox_context_free(struct sandbox_context *c)
         cgroup_manager_free(c->cgroups);
         free(c);
         return NULL;
+}
+
+const char *sandbox_context_warning(const struct sandbox_context *c)
+{
+        return c->warning[0] ? c->warning : NULL;
 }
 
 const char *sandbox_context_cgroup_layout(const struct sandbox_context *c)

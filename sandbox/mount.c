@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The step's filesystem, built by its init in its own mount namespace:
+ * The step's filesystem, built by its init in its own mount namespace
+ * (bubblewrap's way, so that any host path, /tmp included, can be a source):
  *
  *   1. make every mount private, so nothing propagates back to the host;
- *   2. mount a small tmpfs as the new root (R) on /tmp of the namespace;
+ *   2. mount a staging tmpfs on /tmp and pivot_root into it: the host's tree
+ *      is now at /oldroot, and the new root (R) is built at /newroot;
  *   3. into R: the system folders read-only (or the admin's root filesystem),
  *      a fresh /proc, a minimal /dev (null zero full random urandom, shm),
- *      a private /tmp, the working folder read-write, the spec's extra binds;
- *   4. pivot_root into R, detach the old root, make R itself read-only.
+ *      a private /tmp, the working folder read-write, the spec's extra binds,
+ *      each bound from /oldroot/<host path>;
+ *   4. pivot_root into R, detach the staging root (and /oldroot with it),
+ *      make R itself read-only.
  *
- * Missing mount points are created only on R's own tmpfs, never inside a
- * bind of a host folder, so nothing is ever created on the host.
+ * Missing mount points are created only on our own tmpfs mounts, never
+ * inside a bind of a host folder, so nothing is ever created on the host;
+ * and no mount goes through a symbolic link.
  * Child side: system calls only.
  */
 #include <errno.h>
@@ -41,7 +46,9 @@ struct mount_attr {
 #define AT_RECURSIVE 0x8000
 #endif
 
-#define ROOT "/tmp"
+#define STAGE "/tmp"
+#define ROOT "/newroot"
+#define OLD "/oldroot"
 
 struct mount_ctx {
         dev_t own[4];   /* st_dev of our own tmpfs mounts: where we may create mount points */
@@ -141,21 +148,23 @@ static int set_attr(const char *path, uint64_t set, bool recursive)
 }
 
 /* Bind host src at R+inside; read-only (recursively) unless writable. */
-static int bind_host(struct mount_ctx *m, const char *src, const char *inside, bool writable)
+static int bind_host(struct mount_ctx *m, const char *host, const char *inside, bool writable)
 {
-        char dst[4096];
+        char dst[4096], src[4096];
         struct stat st;
         int r;
 
+        if (snprintf(src, sizeof(src), OLD "%s", host) >= (int)sizeof(src))
+                return fail(m, host, ENAMETOOLONG);
         if (stat(src, &st) < 0)
-                return fail(m, src, errno);
+                return fail(m, host, errno);
         r = make_target(m, inside, !S_ISDIR(st.st_mode));
         if (r < 0)
                 return r;
         if (root_path(dst, sizeof(dst), inside) < 0)
                 return fail(m, inside, ENAMETOOLONG);
         if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
-                return fail(m, src, errno);
+                return fail(m, host, errno);
         r = set_attr(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (writable ? 0 : MOUNT_ATTR_RDONLY),
                      true);
         return r < 0 ? fail(m, inside, -r) : 0;
@@ -181,15 +190,16 @@ static int mount_fs(struct mount_ctx *m, const char *type, const char *inside,
 /* Keep a host symlink such as /bin -> usr/bin as a symlink. */
 static int system_folder(struct mount_ctx *m, const char *path)
 {
-        char target[4096], dst[4096];
+        char target[4096], dst[4096], host[4096];
         struct stat st;
         ssize_t n;
 
-        if (lstat(path, &st) < 0)
+        snprintf(host, sizeof(host), OLD "%s", path);
+        if (lstat(host, &st) < 0)
                 return errno == ENOENT ? 0 : fail(m, path, errno);
         if (!S_ISLNK(st.st_mode))
                 return bind_host(m, path, path, false);
-        n = readlink(path, target, sizeof(target) - 1);
+        n = readlink(host, target, sizeof(target) - 1);
         if (n < 0)
                 return fail(m, path, errno);
         target[n] = 0;
@@ -214,7 +224,7 @@ static int dev_apply(struct mount_ctx *m)
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
-                snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
+                snprintf(src, sizeof(src), OLD "/dev/%s", nodes[i]);
                 snprintf(inside, sizeof(inside), "/dev/%s", nodes[i]);
                 r = make_target(m, inside, true);
                 if (r < 0)
@@ -240,14 +250,33 @@ static int tmp_apply(struct mount_ctx *m, const struct launch_spec *s)
         return mount_fs(m, "tmpfs", "/tmp", MS_NOSUID | MS_NODEV, opts);
 }
 
-static int root_apply(struct mount_ctx *m, const struct launch_spec *s)
+/* Pivot into a staging tmpfs; the host's tree stays reachable at /oldroot. */
+static int stage(struct mount_ctx *m)
 {
-        int r;
-
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return fail(m, "/", errno);
+        if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
+                return fail(m, "staging tmpfs", errno);
+        if (mkdir(STAGE OLD, 0755) < 0 || mkdir(STAGE ROOT, 0755) < 0)
+                return fail(m, "staging tmpfs", errno);
+        if (syscall(SYS_pivot_root, STAGE, STAGE OLD) < 0)
+                return fail(m, "pivot_root (staging)", errno);
+        if (chdir("/") < 0)
+                return fail(m, "/", errno);
+        return 0;
+}
+
+static int root_apply(struct mount_ctx *m, const struct launch_spec *s)
+{
+        char src[4096];
+        int r;
+
+        r = stage(m);
+        if (r < 0)
+                return r;
         if (s->rootfs) {
-                if (mount(s->rootfs, ROOT, NULL, MS_BIND | MS_REC, NULL) < 0)
+                snprintf(src, sizeof(src), OLD "%s", s->rootfs);
+                if (mount(src, ROOT, NULL, MS_BIND | MS_REC, NULL) < 0)
                         return fail(m, s->rootfs, errno);
         } else if (mount("tmpfs", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
                 return fail(m, "root tmpfs", errno);

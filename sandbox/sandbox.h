@@ -33,6 +33,9 @@ struct sandbox_context;
 int sandbox_context_new(struct sandbox_context **ret, char *err, size_t err_len);
 struct sandbox_context *sandbox_context_free(struct sandbox_context *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct sandbox_context *, sandbox_context_free);
+/* A condition the caller should log (e.g. the launcher could not be
+ * protected from the OOM killer), or NULL. */
+const char *sandbox_context_warning(const struct sandbox_context *c);
 /* "v1", "v2" or "hybrid" (v1 controllers, empty v2 hierarchy) */
 const char *sandbox_context_cgroup_layout(const struct sandbox_context *c);
 

@@ -220,6 +220,8 @@ int verb_exec(int argc, char **argv)
                 fprintf(stderr, "stepd exec: %s\n", err);
                 return 125;
         }
+        if (sandbox_context_warning(ctx) && !o.quiet)
+                fprintf(stderr, "stepd exec: warning: %s\n", sandbox_context_warning(ctx));
         r = exec_workdir_create(&o);
         if (r < 0)
                 return 125;
