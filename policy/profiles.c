@@ -149,7 +149,7 @@ static int load_one(struct policy_config *c, const char *dir, const char *entry,
  * (tools/embed-text.py) not yet in policy/meson.build; until it is linked,
  * "default" has no profile (spec->seccomp NULL). Remove the weak hook then. */
 #if HAVE_SECCOMP_LOADER
-#pragma weak seccomp_default_profile_json
+extern const char *seccomp_default_profile_json(void) __attribute__((weak));
 #endif
 
 static int load_builtin(struct policy_config *c, struct policy_error *err)

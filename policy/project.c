@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
-#include <math.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,7 +218,7 @@ static int parse_cpu(const struct jctx *x, json_t *v, uint32_t *ret)
         d = json_number_value(v);
         if (!(d >= 0.01 && d <= 1024.0))
                 return jfail(x, "limits.cpu", false, "%g is out of range: expected 0.01..1024 cpus", d);
-        *ret = (uint32_t)lround(d * 1000.0);
+        *ret = (uint32_t)(d * 1000.0 + 0.5);
         return 0;
 }
 
