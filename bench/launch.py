@@ -7,8 +7,11 @@ references measured in the same session (see ../shared/reference/launch-costs.md
   bwrap      bwrap --unshare-all, read-only system binds, --proc, --dev,
              --tmpfs /tmp, --cap-drop ALL, --new-session, --die-with-parent
 
-Further rows (the daemon's round trip) are added by bench/daemon.py when the
-daemon is built. Usage: bench/launch.py [--runs N] [--stepd PATH]"""
+  daemon     round trip through a running `stepd daemon` with the same
+             isolation: connect, hello, run /bin/true, exit (bench/roundtrip.c)
+  daemon x16 steps per second with 16 concurrent clients
+
+Usage: bench/launch.py [--runs N] [--build DIR]"""
 import argparse
 import json
 import os
@@ -16,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -45,12 +49,42 @@ def bwrap_cmd():
                      "--die-with-parent", "/bin/true"])
 
 
+def daemon_rows(build, runs):
+    """Start a daemon on a temporary socket and state folder; measure."""
+    tmp = tempfile.mkdtemp(prefix="stepd-bench-daemon-")
+    conf = os.path.join(tmp, "conf")
+    os.makedirs(conf)
+    with open(os.path.join(conf, "stepd.json"), "w") as f:
+        json.dump({"capacity": 16, "queue_limit": 1024}, f)
+    sock = os.path.join(tmp, "s.sock")
+    stepd = os.path.join(build, "supervisor", "stepd")
+    tool = os.path.join(build, "bench", "roundtrip")
+    daemon = subprocess.Popen([stepd, "daemon", "--config", conf, "--socket", sock, "--state",
+                               os.path.join(tmp, "state"), "--log-level", "warning"],
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        subprocess.run([tool, sock, "latency", "20"], check=True, capture_output=True)
+        lat = json.loads(subprocess.run([tool, sock, "latency", str(runs)], check=True,
+                                        capture_output=True).stdout)
+        thr = json.loads(subprocess.run([tool, sock, "throughput", "16", "40"], check=True,
+                                        capture_output=True).stdout)
+        return lat, thr
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--stepd", default=os.environ.get("STEPD",
-                    os.path.join(HERE, "..", "build", "supervisor", "stepd")))
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     a = ap.parse_args()
+    a.stepd = os.path.join(a.build, "supervisor", "stepd")
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
     if not shutil.which("hyperfine") or not shutil.which("bwrap"):
@@ -68,6 +102,12 @@ def main():
     for name in ("plain", "stepd-exec", "bwrap"):
         ms = res[name]
         print(f"{name:<24}{ms:>10.2f}{ms / res['plain']:>10.2f}{ms / res['bwrap']:>10.2f}")
+    lat, thr = daemon_rows(os.path.abspath(a.build), a.runs)
+    ms = lat["median_ms"]
+    print(f"{'daemon round trip':<24}{ms:>10.2f}{ms / res['plain']:>10.2f}{ms / res['bwrap']:>10.2f}"
+          f"   (p90 {lat['p90_ms']:.2f} ms)")
+    print(f"daemon, 16 clients: {thr['steps_per_s']:.0f} steps/s "
+          f"({thr['steps']} steps, {thr['failed_clients']} clients failed)")
     verdict = "beats" if res["stepd-exec"] < res["bwrap"] else "does NOT beat"
     print(f"stepd exec {verdict} bwrap: {res['stepd-exec']:.2f} ms vs {res['bwrap']:.2f} ms")
     return 0
