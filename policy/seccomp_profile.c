@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The OCI/Docker seccomp profile reader. See seccomp_profile.h for the
  * format, how Docker's conditional rules are resolved, and how errors are
- * located. This file also implements policy_error_format(). */
+ * located (policy/jpos.h). This file also implements policy_error_format(). */
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -13,6 +13,7 @@
 #include <sys/utsname.h>
 
 #include "common/util.h"
+#include "policy/jpos.h"
 #include "policy/seccomp_profile.h"
 
 #define PATH_LEN 128
@@ -158,140 +159,18 @@ void policy_error_format(const struct policy_error *e, char *buf, size_t len)
         append(buf, len, &pos, "%s", e->message);
 }
 
-/* Finding a key path's position again in text jansson has already accepted,
- * so the scanner needs no error handling beyond not running off the end. */
-struct scan {
-        const char *p, *end;
-        int line, col;
-        const char *target;
-        bool found;
-        int found_line, found_col;
-};
-
-static void scan_next(struct scan *s)
-{
-        if (*s->p == '\n')
-                s->line++, s->col = 1;
-        else if (((unsigned char)*s->p & 0xC0) != 0x80) /* count characters, like jansson */
-                s->col++;
-        s->p++;
-}
-
-static void scan_ws(struct scan *s)
-{
-        while (s->p < s->end && strchr(" \t\r\n", *s->p) && *s->p)
-                scan_next(s);
-}
-
-/* Skips a string; copies its raw bytes (escapes kept as written) to out. */
-static void scan_string(struct scan *s, char *out, size_t out_len)
-{
-        size_t n = 0;
-
-        scan_next(s); /* opening quote */
-        while (s->p < s->end && *s->p != '"') {
-                if (*s->p == '\\' && s->p + 1 < s->end) {
-                        if (out && n + 1 < out_len)
-                                out[n++] = *s->p;
-                        scan_next(s);
-                }
-                if (out && n + 1 < out_len)
-                        out[n++] = *s->p;
-                scan_next(s);
-        }
-        if (s->p < s->end)
-                scan_next(s);
-        if (out)
-                out[n] = 0;
-}
-
-static void scan_mark(struct scan *s, const char *path)
-{
-        if (!s->found && strcmp(path, s->target) == 0) {
-                s->found = true;
-                s->found_line = s->line;
-                s->found_col = s->col;
-        }
-}
-
-static void scan_value(struct scan *s, const char *path, int depth);
-
-static void scan_object(struct scan *s, const char *path, int depth)
-{
-        scan_next(s);
-        for (;;) {
-                char key[PATH_LEN], sub[PATH_LEN * 2];
-                int line, col;
-
-                if (s->found)
-                        return;
-                scan_ws(s);
-                if (s->p >= s->end || *s->p != '"') {
-                        if (s->p < s->end)
-                                scan_next(s); /* '}' */
-                        return;
-                }
-                line = s->line, col = s->col; /* a member is marked at its key */
-                scan_string(s, key, sizeof(key));
-                pathf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", key);
-                if (!s->found && strcmp(sub, s->target) == 0)
-                        s->found = true, s->found_line = line, s->found_col = col;
-                scan_ws(s);
-                if (s->p < s->end)
-                        scan_next(s); /* ':' */
-                scan_value(s, sub, depth + 1);
-                scan_ws(s);
-                if (s->p < s->end && *s->p == ',')
-                        scan_next(s);
-        }
-}
-
-static void scan_array(struct scan *s, const char *path, int depth)
-{
-        scan_next(s);
-        for (size_t i = 0;; i++) {
-                char sub[PATH_LEN * 2];
-
-                if (s->found)
-                        return;
-                scan_ws(s);
-                if (s->p >= s->end || *s->p == ']') {
-                        if (s->p < s->end)
-                                scan_next(s);
-                        return;
-                }
-                pathf(sub, sizeof(sub), "%s[%zu]", path, i);
-                scan_value(s, sub, depth + 1);
-                scan_ws(s);
-                if (s->p < s->end && *s->p == ',')
-                        scan_next(s);
-        }
-}
-
-static void scan_value(struct scan *s, const char *path, int depth)
-{
-        scan_ws(s);
-        if (s->p >= s->end || s->found || depth > 64)
-                return;
-        scan_mark(s, path);
-        if (*s->p == '{')
-                scan_object(s, path, depth);
-        else if (*s->p == '[')
-                scan_array(s, path, depth);
-        else if (*s->p == '"')
-                scan_string(s, NULL, 0);
-        else
-                while (s->p < s->end && !strchr(",]} \t\r\n", *s->p) && *s->p)
-                        scan_next(s);
-}
-
+/* Where a key path is: the position of an object member's key, of an array
+ * element's value; 0:0 when not found (policy/jpos rescans the text). */
 static void locate(const char *text, size_t len, const char *path, int *ret_line, int *ret_col)
 {
-        struct scan s = { .p = text, .end = text + len, .line = 1, .col = 1, .target = path };
+        struct jpos pos;
 
-        scan_value(&s, "", 0);
-        *ret_line = s.found ? s.found_line : 0;
-        *ret_col = s.found ? s.found_col : 0;
+        *ret_line = *ret_col = 0;
+        if (jpos_build(text, len, &pos) < 0)
+                return;
+        if (!jpos_find(&pos, path, true, ret_line, ret_col))
+                *ret_line = *ret_col = 0;
+        jpos_done(&pos);
 }
 
 /* ---- the parser ---------------------------------------------------------- */
