@@ -15,12 +15,11 @@
 
 #include "common/util.h"
 #include "policy/internal.h"
-/* TODO(policy): drop this guard once policy/seccomp_profile.h is committed. */
-#if __has_include("policy/seccomp_profile.h")
+/* TODO(policy): drop this guard (set by policy/meson.build) once
+ * policy/seccomp_profile.h and the embedded default are committed. */
+#if POLICY_HAVE_SECCOMP
 #include "policy/seccomp_profile.h"
-#define HAVE_SECCOMP_LOADER 1
 #else
-#define HAVE_SECCOMP_LOADER 0
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct seccomp_profile *, seccomp_profile_unref);
 static int seccomp_profile_load_file(const char *path, struct seccomp_profile **ret,
                                      struct policy_error *err)
@@ -145,21 +144,12 @@ static int load_one(struct policy_config *c, const char *dir, const char *entry,
         return 0;
 }
 
-/* TODO(policy, seccomp): the embedded default comes from a generated source
- * (tools/embed-text.py) not yet in policy/meson.build; until it is linked,
- * "default" has no profile (spec->seccomp NULL). Remove the weak hook then. */
-#if HAVE_SECCOMP_LOADER
-extern const char *seccomp_default_profile_json(void) __attribute__((weak));
-#endif
-
 static int load_builtin(struct policy_config *c, struct policy_error *err)
 {
         _cleanup_(seccomp_profile_unrefp) struct seccomp_profile *p = NULL;
         int r;
 
-#if HAVE_SECCOMP_LOADER
-        if (!seccomp_default_profile_json)
-                return add_profile(c, POLICY_DEFAULT_PROFILE, NULL, NULL);
+#if POLICY_HAVE_SECCOMP
         r = seccomp_profile_load_default(&p, err);
 #else
         return add_profile(c, POLICY_DEFAULT_PROFILE, NULL, NULL);
