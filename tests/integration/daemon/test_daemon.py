@@ -1,0 +1,545 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Integration tests of `stepd daemon`: each test starts the real daemon on
+a temporary socket, state folder and configuration folder, and kills it by
+pid at the end."""
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Conn, Daemon, collect, frame, processes_with,  # noqa: E402
+                     read_log_records, wait_until)
+
+PY = shutil.which("python3") or "/usr/bin/python3"
+ALL_BYTES_4M = bytes(range(256)) * 16384  # 4 MiB, every byte value
+WRITE_4M = "import sys; sys.stdout.buffer.write(bytes(range(256))*16384)"
+
+
+class DaemonTest(unittest.TestCase):
+    args = ()
+    conf = None
+
+    def setUp(self):
+        self.d = Daemon(args=self.args, conf=self.conf)
+
+    def tearDown(self):
+        rc = self.d.stop()
+        if rc not in (0, None, -signal.SIGKILL):
+            print(self.d.log(), file=sys.stderr)
+        shutil.rmtree(self.d.tmp, ignore_errors=True)
+
+    def assertExited(self, run, code=0):
+        self.assertIsNotNone(run.result, "no exit event: %r\n%s" % (run.events[-3:], self.d.log()))
+        self.assertEqual(run.reason, "exited", "%r\n%s" % (run.result, self.d.log()))
+        self.assertEqual(run.result["exit_code"], code)
+
+
+class BasicTest(DaemonTest):
+    def test_run_and_records(self):
+        with self.d.connect() as c:
+            run = c.run(argv=["/bin/sh", "-c", "echo out; echo err >&2; exit 3"])
+        self.assertEqual(run.accepted["queue_position"], 0)
+        self.assertFalse(run.accepted["existing"])
+        self.assertExited(run, 3)
+        self.assertEqual(run.stdout, b"out\n")
+        self.assertEqual(run.stderr, b"err\n")
+        self.assertTrue(run.offsets_ok)
+        types = [e["type"] for e in run.events]
+        self.assertEqual(types[0], "started")
+        self.assertEqual(types[-1], "exit")
+        self.assertEqual(run.result["output_bytes"], 8)
+        # records on disk
+        sd = self.d.step_dir(run.step)
+        self.assertEqual(os.stat(os.path.join(self.d.state)).st_mode & 0o777, 0o700)
+        with open(os.path.join(sd, "request.json")) as f:
+            req = json.load(f)
+        self.assertEqual(req["project"], "demo")
+        self.assertEqual(req["request"]["argv"][0], "/bin/sh")
+        with open(os.path.join(sd, "result.json")) as f:
+            res = json.load(f)
+        self.assertEqual(res["result"]["reason"], "exited")
+        self.assertEqual(res["result"]["exit_code"], 3)
+        recs = read_log_records(os.path.join(sd, "log"))
+        self.assertEqual(b"".join(d for s, d in recs if s == 1), b"out\n")
+        self.assertEqual(b"".join(d for s, d in recs if s == 2), b"err\n")
+        # the working folder is gone
+        self.assertFalse(os.path.exists(os.path.join(self.d.state, "work", "demo", run.step)))
+
+    def test_exit_after_all_output(self):
+        # Output written by a background process right before the main one
+        # exits must still come before exit.
+        script = "for i in $(seq 1 2000); do echo line-$i; done; (sleep 0.2; echo late) & exit 0"
+        with self.d.connect() as c:
+            run = c.run(argv=["/bin/sh", "-c", script])
+        self.assertExited(run)
+        self.assertTrue(run.stdout.endswith(b"line-2000\nlate\n"), run.stdout[-40:])
+        self.assertEqual(run.events[-1]["type"], "exit")
+        self.assertEqual(run.result["output_bytes"], len(run.output))
+
+    def test_script_and_stdin(self):
+        data = bytes(range(256)) * 3
+        with self.d.connect() as c:
+            run = c.run(script="cat; echo; echo \"$0\"", interpreter="/bin/sh",
+                        stdin=base64.b64encode(data).decode())
+        self.assertExited(run)
+        self.assertTrue(run.stdout.startswith(data))
+        self.assertTrue(run.stdout.endswith(b"/.stepd-script\n"), run.stdout[-40:])
+
+    def test_status_list_result(self):
+        with self.d.connect() as c:
+            run = c.run(argv=["/bin/true"])
+            st = c.call({"type": "status"})
+            self.assertEqual(st["type"], "status")
+            self.assertEqual(st["running"], 0)
+            lst = c.call({"type": "list"})
+            ids = [s["step"] for s in lst["steps"]]
+            self.assertIn(run.step, ids)
+            res = c.call({"type": "result", "step": run.step})
+            self.assertEqual(res["result"]["reason"], "exited")
+            err = c.call({"type": "result", "step": "nosuchstep"})
+            self.assertEqual(err["code"], "no-such-step")
+
+    def test_idempotency_key(self):
+        with self.d.connect() as c:
+            r1 = c.run(argv=["/bin/sh", "-c", "echo once"], idempotency_key="k-1")
+            r2 = c.run(argv=["/bin/sh", "-c", "echo once"], idempotency_key="k-1")
+        self.assertExited(r1)
+        self.assertTrue(r2.accepted["existing"])
+        self.assertEqual(r1.step, r2.step)
+        self.assertEqual(r2.stdout, b"once\n")  # replayed from the log
+        steps = os.listdir(os.path.join(self.d.state, "steps"))
+        self.assertEqual(len(steps), 1)
+
+
+class ConcurrencyTest(DaemonTest):
+    args = ("--capacity", "8")
+
+    def test_concurrent_clients(self):
+        errors = []
+
+        def worker(i):
+            try:
+                with self.d.connect() as c:
+                    for j in range(3):
+                        tag = "client-%d-step-%d" % (i, j)
+                        run = c.run(argv=["/bin/sh", "-c",
+                                          "echo %s; head -c 100000 /dev/zero; echo %s >&2" % (tag, tag)])
+                        if run.reason != "exited" or run.result["exit_code"] != 0:
+                            errors.append((tag, run.result))
+                        elif run.stdout != (tag + "\n").encode() + b"\0" * 100000:
+                            errors.append((tag, "stdout", len(run.stdout)))
+                        elif run.stderr != (tag + "\n").encode():
+                            errors.append((tag, "stderr", run.stderr))
+            except Exception as e:  # noqa: BLE001
+                errors.append((i, repr(e)))
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [], self.d.log())
+
+
+class QueueTest(DaemonTest):
+    conf = {"capacity": 1, "queue_limit": 1}
+
+    def test_queue_full(self):
+        with self.d.connect() as a, self.d.connect() as b, self.d.connect() as c:
+            st = a.call({"type": "status"})
+            self.assertEqual((st["capacity"], st["queue_limit"]), (1, 1))
+            ra = a.call({"type": "run", "project": "demo", "argv": ["/bin/sleep", "30"]})
+            self.assertEqual(ra["type"], "accepted")
+            self.assertEqual(ra["queue_position"], 0)
+            rb = b.call({"type": "run", "project": "demo", "argv": ["/bin/sh", "-c", "echo second"]})
+            self.assertEqual(rb["type"], "accepted")
+            self.assertEqual(rb["queue_position"], 1)
+            rc = c.call({"type": "run", "project": "demo", "argv": ["/bin/true"]})
+            self.assertEqual(rc["type"], "error")
+            self.assertEqual(rc["code"], "queue-full")
+            # refused, not dropped: nothing recorded for it, the connection works
+            self.assertEqual(len(os.listdir(os.path.join(self.d.state, "steps"))), 2)
+            self.assertEqual(c.call({"type": "status"})["queued"], 1)
+            # cancelling the running one starts the queued one
+            cc = c.call({"type": "cancel", "step": ra["step"]})
+            self.assertEqual(cc["type"], "cancelling")
+            run_a = collect(a, ra["step"])
+            self.assertEqual(run_a.reason, "cancelled")
+            run_b = collect(b, rb["step"])
+            self.assertEqual(run_b.reason, "exited")
+            self.assertEqual(run_b.stdout, b"second\n")
+
+    def test_cancel_queued(self):
+        with self.d.connect() as a:
+            ra = a.call({"type": "run", "project": "demo", "argv": ["/bin/sleep", "30"]})
+            rb = a.call({"type": "run", "project": "demo", "argv": ["/bin/true"]})
+            self.assertEqual(rb["queue_position"], 1)
+            self.assertEqual(a.call({"type": "cancel", "step": rb["step"]})["type"], "cancelling")
+            run_b = collect(a, rb["step"])
+            self.assertEqual(run_b.reason, "cancelled")
+            self.assertEqual(run_b.result["exit_code"], -1)
+            self.assertNotIn("started", [e["type"] for e in run_b.events])
+            a.call({"type": "cancel", "step": ra["step"]})
+            self.assertEqual(collect(a, ra["step"]).reason, "cancelled")
+
+
+class KillTest(DaemonTest):
+    def test_timeout(self):
+        t0 = time.time()
+        with self.d.connect() as c:
+            run = c.run(argv=["/bin/sleep", "30"], timeout_ms=700)
+        wall = time.time() - t0
+        self.assertEqual(run.reason, "timeout", run.result)
+        self.assertGreaterEqual(run.result["wall_ms"], 600)
+        self.assertLess(wall, 10)
+
+    def test_cancel_kills_everything(self):
+        marker = "1000.%d" % os.getpid()
+        with self.d.connect() as c:
+            req = c.request({"type": "run", "project": "demo",
+                             "argv": ["/bin/sh", "-c", "sleep %s & sleep %s; echo never" % (marker, marker)]})
+            acc = c.recv()
+            self.assertEqual(acc["type"], "accepted", acc)
+            self.assertTrue(wait_until(lambda: len(processes_with("sleep\0" + marker)) >= 2),
+                            self.d.log())
+            with self.d.connect() as other:
+                r = other.call({"type": "cancel", "step": acc["step"]})
+                self.assertEqual(r["type"], "cancelling")
+            run = collect(c, acc["step"])
+        self.assertEqual(run.reason, "cancelled")
+        self.assertNotIn(b"never", run.stdout)
+        self.assertEqual(processes_with("sleep\0" + marker), [])
+        self.assertGreater(req, 0)
+
+    def test_cancel_on_disconnect(self):
+        marker = "1001.%d" % os.getpid()
+        c = self.d.connect()
+        acc = c.call({"type": "run", "project": "demo", "argv": ["/bin/sleep", marker],
+                      "cancel_on_disconnect": True})
+        self.assertTrue(wait_until(lambda: processes_with("sleep\0" + marker)))
+        c.close()
+        with self.d.connect() as o:
+            res = wait_until(lambda: o.call({"type": "result", "step": acc["step"]}).get("result"),
+                             timeout=15)
+        self.assertEqual(res["reason"], "cancelled")
+        self.assertEqual(processes_with("sleep\0" + marker), [])
+
+
+class OutputTest(DaemonTest):
+    def test_disconnect_and_reattach_binary_4mib(self):
+        c = self.d.connect()
+        acc = c.call({"type": "run", "project": "demo", "argv": [PY, "-c", "import time; time.sleep(0.3); " + WRITE_4M]})
+        self.assertEqual(acc["type"], "accepted")
+        c.close()  # the step goes on without us
+        with self.d.connect() as o:
+            res = wait_until(lambda: o.call({"type": "result", "step": acc["step"]}).get("result"),
+                             timeout=60)
+            self.assertEqual(res["reason"], "exited", res)
+            att = o.call({"type": "attach", "step": acc["step"], "offset": 0})
+            self.assertEqual(att["type"], "attached")
+            self.assertEqual(att["state"], "done")
+            run = collect(o, acc["step"])
+        self.assertTrue(run.offsets_ok)
+        self.assertEqual(len(run.stdout), len(ALL_BYTES_4M))
+        self.assertEqual(hashlib.sha256(run.stdout).hexdigest(),
+                         hashlib.sha256(ALL_BYTES_4M).hexdigest())
+        self.assertEqual(run.result["output_bytes"], len(ALL_BYTES_4M))
+
+    def test_reattach_while_running_then_live(self):
+        script = "echo first; sleep 1; echo second"
+        c = self.d.connect()
+        acc = c.call({"type": "run", "project": "demo", "argv": ["/bin/sh", "-c", script]})
+        first = None
+        while first is None:
+            ev = c.recv()
+            if ev["type"] == "output":
+                first = base64.b64decode(ev["data"])
+        self.assertEqual(first, b"first\n")
+        c.close()
+        with self.d.connect() as o:
+            att = o.call({"type": "attach", "step": acc["step"], "offset": 0})
+            self.assertEqual(att["state"], "running")
+            run = collect(o, acc["step"])
+        self.assertEqual(run.stdout, b"first\nsecond\n")
+        self.assertEqual(run.reason, "exited")
+
+    def test_attach_from_offset(self):
+        with self.d.connect() as c:
+            run = c.run(argv=[PY, "-c", WRITE_4M])
+            self.assertExited(run)
+            off = 1234567
+            c.call({"type": "attach", "step": run.step, "offset": off})
+            part = collect(c, run.step)
+            outs = [e for e in part.events if e["type"] == "output"]
+            self.assertEqual(outs[0]["offset"], off)
+            self.assertEqual(part.stdout, ALL_BYTES_4M[off:])
+            end = c.call({"type": "attach", "step": run.step, "offset": len(ALL_BYTES_4M)})
+            self.assertEqual(end["type"], "attached")
+            self.assertEqual(collect(c, run.step).output, b"")
+            bad = c.call({"type": "attach", "step": run.step, "offset": len(ALL_BYTES_4M) + 1})
+            self.assertEqual(bad["code"], "bad-request")
+
+    def test_stderr_and_stdout_separate(self):
+        with self.d.connect() as c:
+            run = c.run(argv=["/bin/sh", "-c", "for i in 1 2 3; do echo o$i; echo e$i >&2; done"])
+        self.assertEqual(run.stdout, b"o1\no2\no3\n")
+        self.assertEqual(run.stderr, b"e1\ne2\ne3\n")
+        recs = read_log_records(os.path.join(self.d.step_dir(run.step), "log"))
+        self.assertEqual(b"".join(d for s, d in recs if s == 2), b"e1\ne2\ne3\n")
+
+
+class SlowClientTest(DaemonTest):
+    args = ("--client-buffer", "1M")
+
+    def test_slow_client_dropped_others_complete(self):
+        total = 16 * 1024 * 1024
+        gen = ("import sys, time\nb = bytes(range(256)) * 256\n"
+               "for i in range(256):\n    sys.stdout.buffer.write(b); sys.stdout.flush(); time.sleep(0.002)\n")
+        slow = self.d.connect()
+        slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        acc = slow.call({"type": "run", "project": "demo", "argv": [PY, "-c", gen]})
+        self.assertEqual(acc["type"], "accepted")
+        with self.d.connect() as fast:
+            fast.call({"type": "attach", "step": acc["step"], "offset": 0})
+            run = collect(fast, acc["step"])
+        self.assertEqual(run.reason, "exited", run.result)
+        self.assertEqual(len(run.stdout), total)
+        self.assertEqual(run.stdout, (bytes(range(256)) * 256) * 256)
+        # the slow one was dropped: its stream ends (after what the kernel
+        # held) with an error slow-client or is cut
+        slow.sock.settimeout(20)
+        last = None
+        while True:
+            ev = slow.recv()
+            if ev is None:
+                break
+            last = ev
+        slow.close()
+        self.assertIsNotNone(last)
+        self.assertEqual(last.get("code"), "slow-client", last.get("type"))
+        self.assertIn("client-slow", self.d.log())
+        # the log on disk is complete
+        recs = read_log_records(os.path.join(self.d.step_dir(acc["step"]), "log"))
+        self.assertEqual(sum(len(d) for s, d in recs), total)
+
+
+class HostileTest(DaemonTest):
+    def still_serves(self):
+        with self.d.connect() as c:
+            self.assertEqual(c.call({"type": "status"})["type"], "status")
+
+    def expect_closed_with(self, conn, code):
+        ev = conn.recv()
+        self.assertIsNotNone(ev, "closed without an error")
+        self.assertEqual(ev["type"], "error")
+        self.assertEqual(ev["code"], code, ev)
+        self.assertIsNone(conn.recv(), "connection kept open")
+        conn.close()
+        self.still_serves()
+
+    def test_bad_frames_close(self):
+        cases = [
+            (struct.pack(">I", 0), "bad-frame"),
+            (frame(b"\xff\xfenot json"), "bad-frame"),
+            (frame(b"[1,2]"), "bad-frame"),
+            (frame(b"{\"version\":1}"), "bad-frame"),
+            (frame(b"{\"type\":5}"), "bad-frame"),
+            (struct.pack(">I", 1024 * 1024 + 1), "frame-too-large"),
+            (struct.pack(">I", 0xFFFFFFFF) + b"xx", "frame-too-large"),
+        ]
+        for data, code in cases:
+            with self.subTest(data=data[:12]):
+                c = self.d.connect()
+                c.send_raw(data)
+                self.expect_closed_with(c, code)
+
+    def test_handshake_required(self):
+        c = self.d.connect(hello=False)
+        c.send({"type": "status"})
+        self.expect_closed_with(c, "handshake-required")
+        c = self.d.connect(hello=False)
+        c.send({"type": "hello", "version": 0})
+        self.expect_closed_with(c, "unsupported-version")
+
+    def test_truncated_frame_then_close(self):
+        c = self.d.connect()
+        c.send_raw(frame({"type": "status"})[:7])
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertIsNone(c.recv())
+        c.close()
+        self.still_serves()
+
+    def test_oversized_but_valid_frame_max(self):
+        # exactly 1 MiB payload is a frame (it is a bad run: unknown field)
+        payload = b'{"type":"status","pad":"' + b"x" * (1024 * 1024 - 25) + b'"}'
+        self.assertEqual(len(payload), 1024 * 1024)
+        with self.d.connect() as c:
+            c.send_raw(frame(payload))
+            ev = c.recv()
+            self.assertEqual(ev["code"], "unknown-field")
+            self.assertEqual(c.call({"type": "status"})["type"], "status")
+
+    def test_request_errors_keep_connection(self):
+        cases = [
+            ({"type": "fly"}, "unknown-type"),
+            ({"type": "run", "project": "demo", "argv": ["/bin/true"], "timeout": 1}, "unknown-field"),
+            ({"type": "run", "project": "demo", "argv": "/bin/true"}, "bad-request"),
+            ({"type": "run", "project": "Bad Name", "argv": ["/bin/true"]}, "bad-request"),
+            ({"type": "run", "project": "demo", "argv": ["/bin/true"], "stdin": "***"}, "bad-request"),
+            ({"type": "attach", "step": "../../etc"}, "bad-request"),
+            ({"type": "attach", "step": "0000000000-00000000"}, "no-such-step"),
+            ({"type": "cancel", "step": "0000000000-00000000"}, "no-such-step"),
+        ]
+        with self.d.connect() as c:
+            for obj, code in cases:
+                with self.subTest(obj=obj):
+                    r = c.call(obj)
+                    self.assertEqual(r["type"], "error")
+                    self.assertEqual(r["code"], code, r)
+                    self.assertEqual(r["req"], c.req)
+            self.assertEqual(c.call({"type": "status"})["type"], "status")
+
+    def test_garbage_does_not_disturb_running_step(self):
+        with self.d.connect() as c:
+            acc = c.call({"type": "run", "project": "demo",
+                          "argv": ["/bin/sh", "-c", "sleep 0.5; echo done"]})
+            for data in (struct.pack(">I", 0), struct.pack(">I", 0x7FFFFFFF), b"\x00\x00"):
+                g = self.d.connect(hello=False)
+                g.send_raw(data)
+                g.close()
+            run = collect(c, acc["step"])
+        self.assertEqual(run.stdout, b"done\n")
+
+    def test_non_root_denied(self):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            code = "child-error"
+            try:
+                os.setgroups([])
+                os.setresgid(65534, 65534, 65534)
+                os.setresuid(65534, 65534, 65534)
+                with Conn(self.d.sock) as c:
+                    rep = c.call({"type": "run", "project": "demo", "argv": ["/bin/true"]})
+                    code = "%s:%s:%s" % (rep.get("type"), rep.get("code"), rep.get("message"))
+            except Exception as e:  # noqa: BLE001
+                code = "exception:" + repr(e)
+            os.write(w, code.encode())
+            os._exit(0)
+        os.close(w)
+        got = b""
+        while True:
+            chunk = os.read(r, 4096)
+            if not chunk:
+                break
+            got += chunk
+        os.close(r)
+        os.waitpid(pid, 0)
+        kind, code, message = got.decode().split(":", 2)
+        self.assertEqual((kind, code), ("error", "permission-denied"), got)
+        self.assertIn("65534", message)
+        self.assertEqual(os.listdir(os.path.join(self.d.state, "steps")), [])
+
+
+class LifecycleTest(unittest.TestCase):
+    def setUp(self):
+        self.d = None
+
+    def tearDown(self):
+        if self.d:
+            self.d.stop()
+            shutil.rmtree(self.d.tmp, ignore_errors=True)
+
+    def test_restart_after_sigkill_records_lost(self):
+        marker = "1002.%d" % os.getpid()
+        self.d = Daemon()
+        c = self.d.connect()
+        acc = c.call({"type": "run", "project": "demo",
+                      "argv": ["/bin/sh", "-c", "echo before; sleep %s" % marker]})
+        self.assertTrue(wait_until(lambda: processes_with("sleep\0" + marker)), self.d.log())
+        self.d.kill(signal.SIGKILL)
+        c.close()
+        self.assertFalse(os.path.exists(os.path.join(self.d.step_dir(acc["step"]), "result.json")))
+        self.d.start()
+        with self.d.connect() as o:
+            res = o.call({"type": "result", "step": acc["step"]})
+            self.assertEqual(res["type"], "result", res)
+            self.assertEqual(res["result"]["reason"], "lost")
+            o.call({"type": "attach", "step": acc["step"]})
+            run = collect(o, acc["step"])
+            self.assertEqual(run.stdout, b"before\n")
+        self.assertTrue(wait_until(lambda: processes_with("sleep\0" + marker) == [], timeout=10),
+                        "processes of the lost step remain")
+        self.assertFalse(os.path.exists(os.path.join(self.d.state, "work", "demo", acc["step"])))
+
+    def test_drain_lets_running_steps_finish(self):
+        self.d = Daemon(args=("--drain-grace", "20s"))
+        with self.d.connect() as c:
+            acc = c.call({"type": "run", "project": "demo",
+                          "argv": ["/bin/sh", "-c", "sleep 1; echo finished"]})
+            wait_until(lambda: False, timeout=0.2)
+            os.kill(self.d.proc.pid, signal.SIGTERM)
+            run = collect(c, acc["step"])
+        self.assertEqual(run.reason, "exited")
+        self.assertEqual(run.stdout, b"finished\n")
+        self.assertEqual(self.d.proc.wait(timeout=20), 0)
+        self.assertFalse(os.path.exists(self.d.sock))
+
+    def test_drain_grace_cancels(self):
+        self.d = Daemon(args=("--drain-grace", "500ms"))
+        with self.d.connect() as c:
+            acc = c.call({"type": "run", "project": "demo", "argv": ["/bin/sleep", "60"]})
+            time.sleep(0.3)
+            os.kill(self.d.proc.pid, signal.SIGTERM)
+            run = collect(c, acc["step"])
+        self.assertEqual(run.reason, "cancelled")
+        self.assertEqual(self.d.proc.wait(timeout=20), 0)
+
+    def test_reload(self):
+        self.d = Daemon(conf={"capacity": 2})
+        with self.d.connect() as c:
+            self.assertEqual(c.call({"type": "status"})["capacity"], 2)
+            with open(os.path.join(self.d.conf, "stepd.json"), "w") as f:
+                json.dump({"capacity": 3}, f)
+            os.kill(self.d.proc.pid, signal.SIGHUP)
+            self.assertTrue(wait_until(lambda: c.call({"type": "status"})["capacity"] == 3))
+            with open(os.path.join(self.d.conf, "stepd.json"), "w") as f:
+                f.write("{ broken")
+            os.kill(self.d.proc.pid, signal.SIGHUP)
+            self.assertTrue(wait_until(lambda: "reload-failed" in self.d.log()))
+            self.assertEqual(c.call({"type": "status"})["capacity"], 3)
+            r = c.call({"type": "reload"})
+            self.assertEqual(r["code"], "bad-config")
+            self.assertIn("stepd.json", r["message"])
+            self.assertEqual(c.run(argv=["/bin/true"]).reason, "exited")
+
+    def test_socket_activation(self):
+        tool = shutil.which("systemd-socket-activate")
+        if not tool:
+            self.skipTest("systemd-socket-activate is not installed")
+        self.d = Daemon(start=False)
+        path = os.path.join(self.d.tmp, "activated.sock")
+        cmd = [tool, "-l", path] + self.d.command()
+        self.d.start(command=cmd, wait_path=path)
+        with Conn(path) as c:
+            run = c.run(argv=["/bin/sh", "-c", "echo activated"])
+            self.assertEqual(run.stdout, b"activated\n")
+        self.assertIn("source=systemd", self.d.log())
+        self.assertFalse(os.path.exists(self.d.sock))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
