@@ -205,6 +205,52 @@ START_TEST(too_large)
 }
 END_TEST
 
+/* Every prefix and many one-byte mutations of a real profile: each parses or
+ * fails with a message, never crashes; what parses also compiles or fails
+ * cleanly. */
+START_TEST(hostile_mutations)
+{
+        static const char pool[] = "{}[]\",:0123456789-.eE \\\nazAZ_";
+        const char *json = seccomp_default_profile_json();
+        size_t len = strlen(json);
+        _cleanup_free_ char *buf = malloc(len + 1);
+        unsigned seed = 12345, parsed = 0;
+
+        ck_assert_ptr_nonnull(buf);
+        /* Every prefix that ends before the closing brace is incomplete. */
+        for (size_t n = 0; n <= (size_t)(strrchr(json, '}') - json); n += 13) {
+                struct seccomp_profile *p = NULL;
+                struct policy_error err = { 0 };
+                int r = seccomp_profile_parse("t", json, n, &amd64, &p, &err);
+                ck_assert_int_eq(r, -EINVAL);
+                ck_assert(err.message[0]);
+        }
+        for (int k = 0; k < 3000; k++) {
+                struct seccomp_profile *p = NULL;
+                struct policy_error err = { 0 };
+                char note[256];
+                int r;
+
+                memcpy(buf, json, len + 1);
+                for (int m = 0; m < 1 + k % 3; m++) {
+                        seed = seed * 1103515245u + 12345u;
+                        buf[(seed >> 8) % len] = pool[(seed >> 4) % (sizeof(pool) - 1)];
+                }
+                r = seccomp_profile_parse("t", buf, len, &amd64, &p, &err);
+                ck_assert_msg(r == 0 || r == -EINVAL, "mutation %d: %d", k, r);
+                if (r < 0) {
+                        ck_assert(err.message[0]);
+                        continue;
+                }
+                parsed++;
+                if (k % 10 == 0)
+                        ck_assert_int_ne(seccomp_prepare(p, note, sizeof(note)), -ENOMEM);
+                seccomp_profile_unref(p);
+        }
+        ck_assert_uint_gt(parsed, 0);
+}
+END_TEST
+
 START_TEST(error_format)
 {
         struct policy_error e = { .file = "/etc/stepd/seccomp.d/x.json", .line = 3, .column = 7,
@@ -612,6 +658,7 @@ static Suite *suite(void)
         tcase_add_loop_test(tc, bad_profiles, 0, ARRAY_SIZE(bad_cases));
         tcase_add_test(tc, nul_in_input);
         tcase_add_test(tc, too_large);
+        tcase_add_test(tc, hostile_mutations);
         tcase_add_test(tc, error_format);
         tcase_add_test(tc, good_profile);
         tcase_add_test(tc, filters_follow_the_host);
