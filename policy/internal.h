@@ -94,7 +94,6 @@ int pools_default(struct policy_config *c);
 void project_defaults(struct project_policy *p, const struct policy_config *c);
 int project_parse(const struct jctx *x, const char *path, struct json_t *obj,
                   const struct policy_config *c, struct project_policy *p);
-int project_fill_hash(struct project_policy *p, struct json_t *obj);
 
 /* profiles.c: seccomp.d and the built-in default. */
 int policy_scan_json_dir(const char *dir, char ***ret);

@@ -71,7 +71,7 @@ int jcheck_keys(const struct jctx *x, const char *path, json_t *obj, const char 
         size_t o = 0;
 
         json_object_foreach(obj, key, v) {
-                bool ok = strcmp(key, "comment") == 0;
+                bool ok = strcmp(key, "comment") == 0 || strncmp(key, "comment_", 8) == 0;
                 for (const char *const *a = allowed; !ok && *a; a++)
                         ok = strcmp(key, *a) == 0;
                 if (ok)

@@ -29,8 +29,8 @@ int jfail(const struct jctx *x, const char *path, bool at_key, const char *fmt, 
         _printf_(4, 5);
 const char *jtype(const json_t *v);
 
-/* Every key of obj must be in allowed (NULL-terminated); "comment" is always
- * accepted and ignored. */
+/* Every key of obj must be in allowed (NULL-terminated); "comment" and
+ * "comment_*" are always accepted and ignored. */
 int jcheck_keys(const struct jctx *x, const char *path, json_t *obj, const char *const *allowed);
 int jwant(const struct jctx *x, const char *path, json_t *v, json_type t, const char *what);
 

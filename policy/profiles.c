@@ -15,20 +15,7 @@
 
 #include "common/util.h"
 #include "policy/internal.h"
-/* TODO(policy): drop this guard (set by policy/meson.build) once
- * policy/seccomp_profile.h and the embedded default are committed. */
-#if POLICY_HAVE_SECCOMP
 #include "policy/seccomp_profile.h"
-#else
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct seccomp_profile *, seccomp_profile_unref);
-static int seccomp_profile_load_file(const char *path, struct seccomp_profile **ret,
-                                     struct policy_error *err)
-{
-        snprintf(err->file, sizeof(err->file), "%s", path);
-        snprintf(err->message, sizeof(err->message), "seccomp profiles are not supported by this build yet");
-        return -EOPNOTSUPP;
-}
-#endif
 
 static void dirents_free(struct dirent **l, int n)
 {
@@ -149,11 +136,7 @@ static int load_builtin(struct policy_config *c, struct policy_error *err)
         _cleanup_(seccomp_profile_unrefp) struct seccomp_profile *p = NULL;
         int r;
 
-#if POLICY_HAVE_SECCOMP
         r = seccomp_profile_load_default(&p, err);
-#else
-        return add_profile(c, POLICY_DEFAULT_PROFILE, NULL, NULL);
-#endif
         if (r < 0)
                 return r;
         r = add_profile(c, POLICY_DEFAULT_PROFILE, NULL, p);

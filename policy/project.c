@@ -641,19 +641,64 @@ static int project_base(const struct policy_config *c, const char *name, const c
         return 0;
 }
 
-int project_fill_hash(struct project_policy *p, json_t *obj)
-{
-        _cleanup_free_ char *dump = obj ? json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT) : strdup("{}");
-        uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
+/* FNV-1a over the effective policy (after defaults and stepd.json), so the
+ * hash changes exactly when what a step gets changes. */
+struct fnv {
+        uint64_t h;
+};
 
-        if (!dump)
-                return -ENOMEM;
-        for (const char *s = p->name; s && *s; s++)
-                h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-        for (const char *s = dump; *s; s++)
-                h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-        snprintf(p->hash, sizeof(p->hash), "%016llx", (unsigned long long)h);
-        return 0;
+static void fnv_add(struct fnv *f, const void *data, size_t len)
+{
+        const unsigned char *b = data;
+
+        for (size_t i = 0; i < len; i++)
+                f->h = (f->h ^ b[i]) * 0x100000001b3ULL;
+        f->h = (f->h ^ 0xff) * 0x100000001b3ULL; /* field separator */
+}
+
+static void fnv_str(struct fnv *f, const char *s)
+{
+        fnv_add(f, s ? s : "\x01", s ? strlen(s) : 1);
+}
+
+static void fnv_strv(struct fnv *f, char *const *v)
+{
+        for (char *const *e = v; e && *e; e++)
+                fnv_str(f, *e);
+        fnv_str(f, NULL);
+}
+
+static void project_fill_hash(struct project_policy *p)
+{
+        struct fnv f = { 0xcbf29ce484222325ULL };
+        const struct seccomp_profile *sp = p->seccomp;
+
+        fnv_str(&f, p->name);
+        fnv_add(&f, &(uint64_t[]){ p->explicit_uid, p->explicit_gid, p->uid, p->gid, p->net,
+                                   p->user_namespace, p->timeout_ms, p->timeout_max_ms, p->cache,
+                                   p->limits.memory_bytes, p->limits.pids_max, p->limits.cpu_millis,
+                                   p->limits.nofile, p->limits.fsize_bytes, p->limits.tmp_bytes },
+                sizeof(uint64_t) * 15);
+        fnv_add(&f, p->allow_uids, p->n_allow_uids * sizeof(uid_t));
+        fnv_add(&f, p->allow_gids, p->n_allow_gids * sizeof(gid_t));
+        fnv_str(&f, p->bridge.bridge);
+        fnv_str(&f, p->bridge.address);
+        fnv_str(&f, p->bridge.gateway);
+        for (size_t i = 0; i < p->n_mounts; i++) {
+                fnv_str(&f, p->mounts[i].source);
+                fnv_str(&f, p->mounts[i].target);
+                fnv_add(&f, &p->mounts[i].writable, sizeof(bool));
+        }
+        fnv_str(&f, p->rootfs);
+        fnv_str(&f, p->hostname);
+        fnv_strv(&f, p->env_allow);
+        fnv_strv(&f, p->env);
+        fnv_str(&f, p->seccomp_name);
+        if (sp)
+                fnv_add(&f, &(uint64_t[]){ sp->default_action, (uint64_t)sp->default_errno_ret, sp->n_rules },
+                        sizeof(uint64_t) * 3);
+        fnv_str(&f, p->pool);
+        snprintf(p->hash, sizeof(p->hash), "%016llx", (unsigned long long)f.h);
 }
 
 static int attach_profile(const struct policy_config *c, struct project_policy *p)
@@ -683,7 +728,7 @@ int project_parse(const struct jctx *x, const char *name, json_t *obj,
         if ((r = project_base(c, name, x->file, p)) < 0)
                 return r;
         if (!obj)
-                return project_fill_hash(p, NULL) < 0 ? -ENOMEM : attach_profile(c, p);
+                goto done;
         if ((r = jwant(x, "", obj, JSON_OBJECT, "an object")) < 0 ||
             (r = jcheck_keys(x, "", obj, keys)) < 0)
                 return r;
@@ -697,7 +742,9 @@ int project_parse(const struct jctx *x, const char *name, json_t *obj,
             (r = parse_hostname(x, obj, p)) < 0 || (r = parse_env(x, obj, p)) < 0 ||
             (r = parse_choices(x, obj, c, p)) < 0)
                 return r;
-        if ((r = project_fill_hash(p, obj)) < 0)
+done:
+        if ((r = attach_profile(c, p)) < 0)
                 return r;
-        return attach_profile(c, p);
+        project_fill_hash(p);
+        return 0;
 }
