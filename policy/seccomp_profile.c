@@ -183,6 +183,8 @@ struct parse_ctx {
         struct policy_error *err;
         struct seccomp_profile *p;
         size_t rules_cap;
+        size_t *origin;     /* per rule: its index in syscalls[] */
+        size_t cur;         /* the syscalls[] entry being read */
 };
 
 static int fail(struct parse_ctx *c, const char *path, const char *fmt, ...) _printf_(3, 4);
@@ -552,6 +554,10 @@ static int add_rule(struct parse_ctx *c, const char *name, enum seccomp_action a
                 if (!n)
                         return -ENOMEM;
                 p->rules = n;
+                size_t *o = reallocarray(c->origin, cap, sizeof(*o));
+                if (!o)
+                        return -ENOMEM;
+                c->origin = o;
                 c->rules_cap = cap;
         }
         rule = &p->rules[p->n_rules];
@@ -567,7 +573,40 @@ static int add_rule(struct parse_ctx *c, const char *name, enum seccomp_action a
                 }
                 memcpy(rule->args, args, n_args * sizeof(*args));
         }
-        p->n_rules++;
+        c->origin[p->n_rules++] = c->cur;
+        return 0;
+}
+
+static bool same_action(const struct seccomp_rule *a, const struct seccomp_rule *b)
+{
+        return a->action == b->action &&
+               (a->action != SECCOMP_ACT_ERRNO_ || MAX(a->errno_ret, 1) == MAX(b->errno_ret, 1)) &&
+               (a->action != SECCOMP_ACT_TRACE_ || a->errno_ret == b->errno_ret);
+}
+
+/* libseccomp keeps only one of two rules for a syscall when one of them has
+ * no conditions (the first unconditional one, whatever came before): a later
+ * rule with another action would be silently ignored. Refuse that. */
+static int check_conflicts(struct parse_ctx *c)
+{
+        const struct seccomp_profile *p = c->p;
+        char kp[PATH_LEN];
+
+        for (size_t i = 0; i < p->n_rules; i++) {
+                if (p->rules[i].n_args > 0)
+                        continue;
+                for (size_t j = 0; j < p->n_rules; j++) {
+                        if (j == i || strcmp(p->rules[i].syscall, p->rules[j].syscall) != 0 ||
+                            same_action(&p->rules[i], &p->rules[j]))
+                                continue;
+                        pathf(kp, sizeof(kp), "syscalls[%zu]", c->origin[MAX(i, j)]);
+                        return fail(c, kp,
+                                    "\"%s\" has a rule without conditions (syscalls[%zu]) and "
+                                    "another with a different action (syscalls[%zu]): libseccomp "
+                                    "would apply only one of them",
+                                    p->rules[i].syscall, c->origin[i], c->origin[j]);
+                }
+        }
         return 0;
 }
 
@@ -766,11 +805,12 @@ static int parse_root(struct parse_ctx *c, json_t *root)
                 return r;
         json_array_foreach(syscalls, i, rule) {
                 pathf(rp, sizeof(rp), "syscalls[%zu]", i);
+                c->cur = i;
                 r = parse_rule(c, rule, rp);
                 if (r < 0)
                         return r;
         }
-        return 0;
+        return check_conflicts(c);
 }
 
 static int parse_full(const char *file, const char *name, const char *json, size_t len,
@@ -805,6 +845,7 @@ static int parse_full(const char *file, const char *name, const char *json, size
                 return -ENOMEM;
         c.p = p;
         r = parse_root(&c, root);
+        free(c.origin);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);

@@ -154,6 +154,16 @@ static const struct bad_case bad_cases[] = {
           "\"includes\": {\"caps\": [\"CAP_SYS_ADMIN\"]}}]}",
           "syscalls[0].action: unknown action \"SCMP_ACT_ALOW\"", 1, -1 },
         { "{" ACT ", \"comment\": 5}", "comment: expected a string, got an integer", 1, -1 },
+        /* libseccomp would keep one of these silently. */
+        { "{" ACT ", \"syscalls\": [{\"names\": [\"read\", \"write\"], \"action\": \"SCMP_ACT_ALLOW\"},\n"
+          " {\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 5}]}",
+          "t.json:2:2: syscalls[1]: \"read\" has a rule without conditions (syscalls[0]) and another "
+          "with a different action (syscalls[1])", 2, 2 },
+        { "{" ACT ", \"syscalls\": [{\"names\": [\"socket\"], \"action\": \"SCMP_ACT_ERRNO\", "
+          "\"args\": [{\"index\": 0, \"value\": 40, \"op\": \"SCMP_CMP_EQ\"}]},"
+          " {\"names\": [\"socket\"], \"action\": \"SCMP_ACT_ALLOW\"}]}",
+          "syscalls[1]: \"socket\" has a rule without conditions (syscalls[1]) and another with a "
+          "different action (syscalls[0])", 1, -1 },
 };
 
 START_TEST(bad_profiles)
@@ -338,6 +348,26 @@ START_TEST(good_profile)
         ck_assert_int_eq(r->action, SECCOMP_ACT_TRACE_);
         ck_assert_int_eq(r->errno_ret, 7);
         ck_assert_uint_eq(p->n_rules, 9);
+}
+END_TEST
+
+START_TEST(same_action_duplicates_are_fine)
+{
+        _cleanup_(seccomp_profile_unrefp) struct seccomp_profile *p = NULL;
+        struct policy_error err;
+
+        ck_assert_int_eq(parse("{" ACT ", \"syscalls\": ["
+                               "{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\"},"
+                               "{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 1},"
+                               "{\"names\": [\"socket\"], \"action\": \"SCMP_ACT_ALLOW\"},"
+                               "{\"names\": [\"socket\"], \"action\": \"SCMP_ACT_ALLOW\", \"args\": "
+                               "[{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"}]},"
+                               "{\"names\": [\"clone3\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 38},"
+                               "{\"names\": [\"clone3\"], \"action\": \"SCMP_ACT_ALLOW\", "
+                               "\"includes\": {\"caps\": [\"CAP_SYS_ADMIN\"]}}]}",
+                               &amd64, &p, &err),
+                         0);
+        ck_assert_uint_eq(p->n_rules, 5);
 }
 END_TEST
 
@@ -661,6 +691,7 @@ static Suite *suite(void)
         tcase_add_test(tc, hostile_mutations);
         tcase_add_test(tc, error_format);
         tcase_add_test(tc, good_profile);
+        tcase_add_test(tc, same_action_duplicates_are_fine);
         tcase_add_test(tc, filters_follow_the_host);
         tcase_add_test(tc, arch_map_picks_native);
         tcase_add_test(tc, load_file_errors_and_name);
