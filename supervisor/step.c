@@ -199,6 +199,8 @@ static void mark_running(struct daemon *d, struct step *s)
 
 static void read_output(struct daemon *d, struct step *s, struct watch *w, int stream)
 {
+        if (s->state == STEP_DONE)
+                return; /* ended earlier in this batch of events */
         ssize_t n = read(w->fd, d->iobuf, sizeof(d->iobuf));
 
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -234,6 +236,9 @@ static void on_stderr(struct daemon *d, struct watch *w, uint32_t events)
 static void on_sync(struct daemon *d, struct watch *w, uint32_t events)
 {
         struct step *s = container_of(w, struct step, sync_w);
+
+        if (s->state == STEP_DONE)
+                return;
         int r = sandbox_step_on_sync(s->sbx);
 
         if (r == SANDBOX_SYNC_STARTED)
@@ -249,6 +254,9 @@ static void on_sync(struct daemon *d, struct watch *w, uint32_t events)
 static void on_pidfd(struct daemon *d, struct watch *w, uint32_t events)
 {
         struct step *s = container_of(w, struct step, pid_w);
+
+        if (s->state == STEP_DONE)
+                return;
         int r = sandbox_step_reap(s->sbx, &s->reap_result);
 
         if (r == -EAGAIN)
@@ -294,6 +302,8 @@ static void on_timer(struct daemon *d, struct watch *w, uint32_t events)
         struct step *s = container_of(w, struct step, timer_w);
         uint64_t ticks;
 
+        if (s->state == STEP_DONE)
+                return;
         if (read(w->fd, &ticks, sizeof(ticks)) < 0)
                 return;
         if (!s->killing) {

@@ -178,16 +178,28 @@ class Daemon:
                 "--log-level", "debug"] + self.args
 
     def start(self, command=None, wait_path=None):
+        readies = self.log().count("event=ready")
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(command or self.command(), stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf, env=self.env)
-        self.wait_ready(wait_path or self.sock)
+        if wait_path:  # socket activation: the socket exists before stepd runs
+            self.wait_ready(wait_path)
+            return
+        # the socket file of an earlier instance may still exist: wait for
+        # this one to say it is ready, then for the socket to answer
+        end = time.time() + 20
+        while self.log().count("event=ready") == readies and time.time() < end:
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.wait_ready(self.sock)
 
     def wait_ready(self, path, timeout=20):
         end = time.time() + timeout
         while time.time() < end:
             if self.proc.poll() is not None:
-                raise AssertionError("stepd exited with %s:\n%s" % (self.proc.returncode, self.log()))
+                raise AssertionError("stepd exited with %s:\n%s" % (self.proc.returncode,
+                                                                     self.log()[-6000:]))
             try:
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(path)
@@ -195,12 +207,12 @@ class Daemon:
                 return
             except OSError:
                 time.sleep(0.05)
-        raise AssertionError("stepd did not listen on %s:\n%s" % (path, self.log()))
+        raise AssertionError("stepd did not listen on %s:\n%s" % (path, self.log()[-6000:]))
 
     def log(self):
         try:
             with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-6000:]
+                return f.read().decode(errors="replace")
         except OSError:
             return ""
 
