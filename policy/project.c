@@ -199,6 +199,9 @@ static int parse_identity(const struct jctx *x, json_t *obj, const struct policy
                 if (p->gid == 0)
                         return jfail(x, "group", false, "a project may not run as group root (gid 0)");
                 p->explicit_gid = true;
+        } else if (p->explicit_uid && p->gid == 0) {
+                return jfail(x, "user", false,
+                             "the user's primary group is root (gid 0): name another \"group\"");
         }
         return 0;
 }

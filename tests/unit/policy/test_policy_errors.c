@@ -10,6 +10,7 @@
 
 #include "common/util.h"
 #include "helpers.h"
+#include "policy/jpos.h"
 
 struct file {
         const char *path;
@@ -242,6 +243,98 @@ START_TEST(error_format)
 }
 END_TEST
 
+START_TEST(jpos_positions)
+{
+        static const char text[] = "{\n  \"a\\u00e9\\\"\": {\"b\": [1, {\"c\": true}]},\n\t\"d\": \"x\"\n}";
+        struct jpos p;
+        int l = 0, c = 0;
+
+        ck_assert_int_eq(jpos_build(text, strlen(text), &p), 0);
+        ck_assert(jpos_find(&p, "a\xc3\xa9\"", true, &l, &c));
+        ck_assert_int_eq(l, 2);
+        ck_assert_int_eq(c, 3);
+        ck_assert(jpos_find(&p, "a\xc3\xa9\".b[1].c", false, &l, &c));
+        ck_assert_int_eq(l, 2);
+        ck_assert_int_eq(c, 32);
+        ck_assert(jpos_find(&p, "d", false, &l, &c));
+        ck_assert_int_eq(l, 3);
+        ck_assert_int_eq(c, 7);
+        ck_assert(!jpos_find(&p, "e", false, &l, &c));
+        jpos_done(&p);
+}
+END_TEST
+
+/* Nesting far deeper than the index goes: no stack exhaustion, and the
+ * shallow keys after it are still found. */
+START_TEST(jpos_deep)
+{
+        size_t depth = 100000, n = 0;
+        char *text = malloc(depth * 2 + 64);
+        struct jpos p;
+        int l, c;
+
+        n += (size_t)sprintf(text, "{\"deep\": ");
+        for (size_t i = 0; i < depth; i++)
+                text[n++] = '[';
+        for (size_t i = 0; i < depth; i++)
+                text[n++] = ']';
+        n += (size_t)sprintf(text + n, ", \"after\": 1}");
+        ck_assert_int_eq(jpos_build(text, n, &p), 0);
+        ck_assert(jpos_find(&p, "after", true, &l, &c));
+        ck_assert_int_eq(c, (int)(depth * 2 + 12));
+        jpos_done(&p);
+        free(text);
+}
+END_TEST
+
+/* Hostile input: every truncation and many byte flips of a valid project
+ * either load or fail with a located, non-empty message; never crash. */
+START_TEST(mutations_never_crash)
+{
+        static const char good[] =
+                "{\"allow\": {\"users\": [\"daemon\", 4242], \"groups\": [\"adm\"]},\n"
+                " \"limits\": {\"memory\": \"512M\", \"cpu\": 1.5, \"pids\": 10},\n"
+                " \"mounts\": [{\"source\": \"/usr/share\", \"target\": \"/srv\"}],\n"
+                " \"env_allow\": [\"CI\"], \"env\": {\"A\": \"b\"}, \"timeout\": \"5m\",\n"
+                " \"network\": \"none\", \"seccomp\": \"default\", \"cache\": true}\n";
+        static const char flips[] = "{}[]\":,0-9aZ\\\x01\xff \n.";
+        struct scratch s;
+        char text[sizeof(good)];
+        unsigned seed = 12345;
+        size_t len = strlen(good);
+
+        scratch_make(&s);
+        for (size_t i = 0; i < len + 1500; i++) {
+                struct policy_config *c = NULL;
+                struct policy_error e = { 0 };
+                size_t n = len;
+                memcpy(text, good, sizeof(good));
+                if (i < len) {
+                        text[i] = 0; /* truncation */
+                        n = i;
+                } else {
+                        for (int k = 0; k < 3; k++) {
+                                seed = seed * 1103515245u + 12345u;
+                                text[(seed >> 8) % len] = flips[(seed >> 20) % (sizeof(flips) - 1)];
+                        }
+                        text[len] = 0;
+                        n = strlen(text);
+                }
+                (void)n;
+                scratch_write(&s, "projects.d/web.json", text);
+                int r = scratch_load(&s, &c, &e);
+                if (r == 0) {
+                        policy_config_unref(c);
+                        continue;
+                }
+                ck_assert_int_eq(r, -EINVAL);
+                ck_assert_msg(e.message[0], "no message for mutation %zu", i);
+                ck_assert_msg(strstr(e.file, "projects.d/web.json"), "%s", e.file);
+        }
+        scratch_remove(&s);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("policy-errors");
@@ -252,6 +345,10 @@ int main(void)
         tcase_add_loop_test(tc, broken_file, 0, ARRAY_SIZE(rows));
         tcase_add_test(tc, mount_overlapping_state);
         tcase_add_test(tc, error_format);
+        tcase_add_test(tc, jpos_positions);
+        tcase_add_test(tc, jpos_deep);
+        tcase_add_test(tc, mutations_never_crash);
+        tcase_set_timeout(tc, 60);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
