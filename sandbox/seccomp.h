@@ -10,7 +10,9 @@
 
 #include "sandbox/spec.h"
 
-/* Fill p->bpf / p->bpf_len unless already done. err: which rule failed. */
+/* Fill p->bpf / p->bpf_len unless already done. Returns the number of
+ * syscall names libseccomp does not know (skipped; listed in err) or -errno
+ * with the failing rule in err. */
 int seccomp_prepare(struct seccomp_profile *p, char *err, size_t err_len);
 /* Child side: syscalls only. Returns 0 or -errno. */
 int seccomp_apply(const void *bpf, size_t bpf_len);

@@ -51,8 +51,8 @@ enum seccomp_op {
 
 struct seccomp_arg {
         unsigned index; /* 0..5 */
-        uint64_t value;
-        uint64_t value_two; /* mask for MASKED_EQ */
+        uint64_t value;     /* for MASKED_EQ: the mask (OCI/libseccomp order) */
+        uint64_t value_two; /* for MASKED_EQ: the value the masked argument must equal */
         enum seccomp_op op;
 };
 
