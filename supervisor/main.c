@@ -16,6 +16,7 @@ static const struct verb {
         { "exec", verb_exec, "run one command in the sandbox, without the daemon" },
         { "check-config", verb_check_config, "validate a configuration folder, explain a project" },
         { "doctor", verb_doctor, "check that this host can run stepd" },
+        { "new-certificate", verb_new_certificate, "make a key and certificate for the agent link" },
 };
 
 static void usage(FILE *f)
