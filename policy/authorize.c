@@ -75,12 +75,15 @@ int policy_authorize(const struct policy_config *c, const char *project, const s
         who(whom, sizeof(whom), pe);
         if (c->builtin_projects)
                 snprintf(why, why_len,
-                         "%s may not %s project \"%s\": no project is configured, and the built-in default policy admits only root%s",
+                         "%s may not %s project \"%s\": no project is configured, and the built-in "
+                         "default policy admits only root%s",
                          whom, action_verbs[a], project,
-                         c->settings.root_always_allowed ? "" : " (and root_always_allowed is off)");
+                         c->settings.root_always_allowed ? ""
+                                                         : " (and root_always_allowed is off)");
         else
                 snprintf(why, why_len,
-                         "%s may not %s project \"%s\": neither the uid is in allow.users nor any of its groups in allow.groups (%s)%s",
+                         "%s may not %s project \"%s\": neither the uid is in allow.users nor any "
+                         "of its groups in allow.groups (%s)%s",
                          whom, action_verbs[a], project, p->file,
                          pe->uid == 0 ? "; root_always_allowed is off" : "");
         return -EACCES;

@@ -103,7 +103,8 @@ static int load_project_file(struct policy_config *c, const char *dir, const cha
         }
         if (!project_name_valid(name))
                 r = file_error(err, f.path, 0, 0,
-                               "invalid project name: a file name must be NAME.json with NAME of [a-z0-9_.-], not starting with '.', at most 64 bytes",
+                               "invalid project name: a file name must be NAME.json with NAME of "
+                               "[a-z0-9_.-], not starting with '.', at most 64 bytes",
                                -EINVAL);
         else if (stat(f.path, &st) == 0 && !S_ISREG(st.st_mode))
                 r = file_error(err, f.path, 0, 0, "not a regular file", -EINVAL);
@@ -153,15 +154,18 @@ static int load_inline_projects(struct policy_config *c, const struct json_file 
                 return 0;
         if ((r = jwant(&x, "projects", all, JSON_OBJECT, "an object {name: {project policy}}")) < 0)
                 return r;
-        json_object_foreach(all, name, v) {
+        json_object_foreach(all, name, v)
+        {
                 struct project_policy p = { 0 };
                 jpath_key(prefix, sizeof(prefix), "projects", name);
                 if (!project_name_valid(name))
                         return jfail(&x, prefix, true,
-                                     "invalid project name: expected [a-z0-9_.-], not starting with '.', at most 64 bytes");
+                                     "invalid project name: expected [a-z0-9_.-], not starting "
+                                     "with '.', at most 64 bytes");
                 if ((dup = find_exact(c, name)))
-                        return jfail(&x, prefix, true, "duplicate project \"%s\": already defined in %s",
-                                     name, dup->file);
+                        return jfail(&x, prefix, true,
+                                     "duplicate project \"%s\": already defined in %s", name,
+                                     dup->file);
                 x.prefix = prefix;
                 r = project_parse(&x, name, v, c, &p);
                 x.prefix = NULL;
@@ -221,8 +225,8 @@ int policy_load_with(const char *config_dir, const struct policy_load_options *o
                 err = &dummy;
         *err = (struct policy_error){ 0 };
         if (o && o->state_dir && !path_is_clean_absolute(o->state_dir))
-                return file_error(err, "(options)", 0, 0, "the state folder must be an absolute path",
-                                  -EINVAL);
+                return file_error(err, "(options)", 0, 0,
+                                  "the state folder must be an absolute path", -EINVAL);
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -233,7 +237,8 @@ int policy_load_with(const char *config_dir, const struct policy_load_options *o
                 r = load_all(c, o, err);
         if (r < 0) {
                 if (r == -ENOMEM && !err->message[0])
-                        file_error(err, c->config_dir ? c->config_dir : "", 0, 0, "out of memory", r);
+                        file_error(err, c->config_dir ? c->config_dir : "", 0, 0, "out of memory",
+                                   r);
                 policy_config_unref(c);
                 return r;
         }
@@ -294,23 +299,23 @@ char **policy_project_names(const struct policy_config *c)
         return l;
 }
 
-const struct project_policy *policy_find_project(const struct policy_config *c,
-                                                 const char *project, int *reterr, char *why,
-                                                 size_t why_len)
+const struct project_policy *policy_find_project(const struct policy_config *c, const char *project,
+                                                 int *reterr, char *why, size_t why_len)
 {
         const struct project_policy *p;
 
         if (!project_name_valid(project)) {
                 snprintf(why, why_len,
-                         "invalid project name \"%.80s\": expected [a-z0-9_.-], not starting with '.', at most 64 bytes",
+                         "invalid project name \"%.80s\": expected [a-z0-9_.-], not starting with "
+                         "'.', at most 64 bytes",
                          project ? project : "");
                 *reterr = -EINVAL;
                 return NULL;
         }
         if (c->builtin_projects)
                 return &c->template_project;
-        p = bsearch(&(struct project_policy){ .name = (char *)project }, c->projects,
-                    c->n_projects, sizeof(*c->projects), cmp_project);
+        p = bsearch(&(struct project_policy){ .name = (char *)project }, c->projects, c->n_projects,
+                    sizeof(*c->projects), cmp_project);
         if (!p) {
                 snprintf(why, why_len, "no such project \"%s\" (not configured in %s/projects.d)",
                          project, c->config_dir);

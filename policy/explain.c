@@ -16,24 +16,30 @@
 #include "policy/jread.h"
 
 static const char *const action_names[_SECCOMP_ACT_MAX] = {
-        [SECCOMP_ACT_KILL_PROCESS_] = "SCMP_ACT_KILL_PROCESS", [SECCOMP_ACT_KILL_THREAD_] = "SCMP_ACT_KILL_THREAD",
-        [SECCOMP_ACT_TRAP_] = "SCMP_ACT_TRAP",                 [SECCOMP_ACT_ERRNO_] = "SCMP_ACT_ERRNO",
-        [SECCOMP_ACT_TRACE_] = "SCMP_ACT_TRACE",               [SECCOMP_ACT_ALLOW_] = "SCMP_ACT_ALLOW",
-        [SECCOMP_ACT_LOG_] = "SCMP_ACT_LOG",                   [SECCOMP_ACT_NOTIFY_] = "SCMP_ACT_NOTIFY",
+        [SECCOMP_ACT_KILL_PROCESS_] = "SCMP_ACT_KILL_PROCESS",
+        [SECCOMP_ACT_KILL_THREAD_] = "SCMP_ACT_KILL_THREAD",
+        [SECCOMP_ACT_TRAP_] = "SCMP_ACT_TRAP",
+        [SECCOMP_ACT_ERRNO_] = "SCMP_ACT_ERRNO",
+        [SECCOMP_ACT_TRACE_] = "SCMP_ACT_TRACE",
+        [SECCOMP_ACT_ALLOW_] = "SCMP_ACT_ALLOW",
+        [SECCOMP_ACT_LOG_] = "SCMP_ACT_LOG",
+        [SECCOMP_ACT_NOTIFY_] = "SCMP_ACT_NOTIFY",
 };
 
 static void user_name(char *buf, size_t len, uid_t u)
 {
         struct passwd *pw = getpwuid(u);
 
-        snprintf(buf, len, "%u%s%s%s", (unsigned)u, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "");
+        snprintf(buf, len, "%u%s%s%s", (unsigned)u, pw ? " (" : "", pw ? pw->pw_name : "",
+                 pw ? ")" : "");
 }
 
 static void group_name(char *buf, size_t len, gid_t g)
 {
         struct group *gr = getgrgid(g);
 
-        snprintf(buf, len, "%u%s%s%s", (unsigned)g, gr ? " (" : "", gr ? gr->gr_name : "", gr ? ")" : "");
+        snprintf(buf, len, "%u%s%s%s", (unsigned)g, gr ? " (" : "", gr ? gr->gr_name : "",
+                 gr ? ")" : "");
 }
 
 static void explain_identity(const struct policy_config *c, const struct project_policy *p,
@@ -47,7 +53,9 @@ static void explain_identity(const struct policy_config *c, const struct project
         if (!ids->allocated)
                 fprintf(f, ", named by the policy\n");
         else if (ids->pending)
-                fprintf(f, ", not allocated yet: the next free uid of %u..%u, remembered in %s/ids/%s on first use\n",
+                fprintf(f,
+                        ", not allocated yet: the next free uid of %u..%u, remembered in %s/ids/%s "
+                        "on first use\n",
                         (unsigned)c->settings.uid_min, (unsigned)c->settings.uid_max,
                         c->settings.state_dir, name);
         else
@@ -81,18 +89,21 @@ static void explain_submit(const struct policy_config *c, const struct project_p
 static void explain_network(const struct project_policy *p, FILE *f)
 {
         fprintf(f, "namespaces:  mount, pid, ipc, uts (hostname \"%s\"), cgroup%s%s\n", p->hostname,
-                p->net == NET_HOST ? "" : ", network", p->user_namespace ? ", user (ids mapped 1:1)" : "");
+                p->net == NET_HOST ? "" : ", network",
+                p->user_namespace ? ", user (ids mapped 1:1)" : "");
         switch (p->net) {
         case NET_HOST:
-                fprintf(f, "network:     host: the host's own network namespace, no network isolation\n");
+                fprintf(f, "network:     host: the host's own network namespace, no network "
+                           "isolation\n");
                 break;
         case NET_BRIDGE:
-                fprintf(f, "network:     bridge: own namespace, eth0 %s on host bridge %s, default route %s\n",
-                        p->bridge.address, p->bridge.bridge, p->bridge.gateway ? p->bridge.gateway : "none");
+                fprintf(f,
+                        "network:     bridge: own namespace, eth0 %s on host bridge %s, default "
+                        "route %s\n",
+                        p->bridge.address, p->bridge.bridge,
+                        p->bridge.gateway ? p->bridge.gateway : "none");
                 break;
-        default:
-                fprintf(f, "network:     none: own namespace with only loopback\n");
-                break;
+        default: fprintf(f, "network:     none: own namespace with only loopback\n"); break;
         }
 }
 
@@ -103,9 +114,12 @@ static void explain_files(const struct project_policy *p, FILE *f)
         if (p->rootfs)
                 fprintf(f, "filesystem:  root %s (read-only)\n", p->rootfs);
         else
-                fprintf(f, "filesystem:  root: a fresh tmpfs (read-only) with the host's /usr /bin /sbin /lib /lib32 /lib64 /libx32 /etc bound read-only (those that exist)\n");
+                fprintf(f, "filesystem:  root: a fresh tmpfs (read-only) with the host's /usr /bin "
+                           "/sbin /lib /lib32 /lib64 /libx32 /etc bound read-only (those that "
+                           "exist)\n");
         format_size(tmp, sizeof(tmp), p->limits.tmp_bytes);
-        fprintf(f, "mounts:      /work  rw  the step's own working folder (fresh per step, owned by the uid)\n");
+        fprintf(f, "mounts:      /work  rw  the step's own working folder (fresh per step, owned "
+                   "by the uid)\n");
         fprintf(f, "             /tmp   rw  private tmpfs of %s\n", tmp);
         fprintf(f, "             /proc  rw  the step's own pid namespace only\n");
         fprintf(f, "             /dev   ro  minimal: null zero full random urandom, shm\n");
@@ -114,7 +128,8 @@ static void explain_files(const struct project_policy *p, FILE *f)
         for (size_t i = 0; i < p->n_mounts; i++)
                 fprintf(f, "             %s  %s  from host %s\n", p->mounts[i].target,
                         p->mounts[i].writable ? "rw" : "ro", p->mounts[i].source);
-        fprintf(f, "             nothing of other projects, of the state folder or of the supervisor\n");
+        fprintf(f, "             nothing of other projects, of the state folder or of the "
+                   "supervisor\n");
 }
 
 static void limit(char *buf, size_t len, uint64_t v, bool size)
@@ -138,9 +153,10 @@ static void explain_limits(const struct project_policy *p, FILE *f)
         if (l->cpu_millis == 0)
                 snprintf(cpu, sizeof(cpu), "unlimited");
         else
-                snprintf(cpu, sizeof(cpu), "%u.%03u cpus", l->cpu_millis / 1000, l->cpu_millis % 1000);
-        fprintf(f, "limits:      memory %s, pids %s, cpu %s, nofile %llu, fsize %s\n", mem, pids, cpu,
-                (unsigned long long)l->nofile, fsize);
+                snprintf(cpu, sizeof(cpu), "%u.%03u cpus", l->cpu_millis / 1000,
+                         l->cpu_millis % 1000);
+        fprintf(f, "limits:      memory %s, pids %s, cpu %s, nofile %llu, fsize %s\n", mem, pids,
+                cpu, (unsigned long long)l->nofile, fsize);
 }
 
 static void explain_seccomp(const struct policy_config *c, const struct project_policy *p, FILE *f)
@@ -157,10 +173,12 @@ static void explain_seccomp(const struct policy_config *c, const struct project_
                 fprintf(f, ": not available in this build, no filter applies\n");
                 return;
         }
-        fprintf(f, ", default action %s", (unsigned)sp->default_action < _SECCOMP_ACT_MAX
-                                                  ? action_names[sp->default_action] : "?");
+        fprintf(f, ", default action %s",
+                (unsigned)sp->default_action < _SECCOMP_ACT_MAX ? action_names[sp->default_action]
+                                                                : "?");
         if (sp->default_action == SECCOMP_ACT_ERRNO_)
-                fprintf(f, "(%s)", strerrorname_np(sp->default_errno_ret ? sp->default_errno_ret : EPERM));
+                fprintf(f, "(%s)",
+                        strerrorname_np(sp->default_errno_ret ? sp->default_errno_ret : EPERM));
         fprintf(f, ", %zu rules\n", sp->n_rules);
 }
 
@@ -185,11 +203,13 @@ static void explain_rest(const struct policy_config *c, const struct project_pol
         format_duration(d, sizeof(d), p->timeout_ms);
         format_duration(m, sizeof(m), p->timeout_max_ms);
         format_duration(g, sizeof(g), c->settings.kill_grace_ms);
-        fprintf(f, "timeout:     default %s, at most %s; then SIGTERM, SIGKILL after %s\n", d, m, g);
+        fprintf(f, "timeout:     default %s, at most %s; then SIGTERM, SIGKILL after %s\n", d, m,
+                g);
         fprintf(f, "pool:        %s (", p->pool);
         for (char **e = pool ? pool->members : NULL; e && *e; e++)
                 fprintf(f, "%s%s", e == pool->members ? "" : ", ", *e);
-        fprintf(f, ")\ncache:       %s\n", p->cache ? "yes, persistent across steps at /cache" : "no");
+        fprintf(f, ")\ncache:       %s\n",
+                p->cache ? "yes, persistent across steps at /cache" : "no");
 }
 
 int policy_explain(const struct policy_config *c, const char *project, FILE *f, char *err,
@@ -206,7 +226,8 @@ int policy_explain(const struct policy_config *c, const char *project, FILE *f, 
         if (r < 0)
                 return r;
         fprintf(f, "project:     %s (%s), policy %s\n", project,
-                c->builtin_projects ? "built-in default: no project is configured" : p->file, p->hash);
+                c->builtin_projects ? "built-in default: no project is configured" : p->file,
+                p->hash);
         explain_identity(c, p, project, &ids, f);
         explain_submit(c, p, f);
         explain_network(p, f);

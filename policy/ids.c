@@ -73,7 +73,8 @@ static int read_id(int dirfd, const char *name, uid_t *ret)
 
 static int collect_used(const struct policy_config *c, int dirfd, struct uid_set *used)
 {
-        _cleanup_close_ int fd = dirfd >= 0 ? openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        _cleanup_close_ int fd =
+                dirfd >= 0 ? openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
         struct dirent *de;
         DIR *d;
         int r;
@@ -170,7 +171,8 @@ static int check_remembered(const char *state, const char *name, uid_t u, char *
         if (!pw)
                 return 0;
         snprintf(err, len,
-                 "uid %u remembered for project \"%s\" in %s/ids/%s now belongs to user \"%s\"; remove that file to allocate another",
+                 "uid %u remembered for project \"%s\" in %s/ids/%s now belongs to user \"%s\"; "
+                 "remove that file to allocate another",
                  (unsigned)u, name, state, name, pw->pw_name);
         return -EEXIST;
 }
@@ -192,13 +194,14 @@ static int allocated_ids(const struct policy_config *c, const char *name, bool a
         if (r >= 0)
                 return check_remembered(state, name, ids->uid, err, len);
         if (r != -ENOENT) {
-                snprintf(err, len, "%s/ids/%s is unreadable or not a uid: %s", state, name, strerror(-r));
+                snprintf(err, len, "%s/ids/%s is unreadable or not a uid: %s", state, name,
+                         strerror(-r));
                 return r;
         }
         r = next_free(c, dirfd, &ids->uid);
         if (r == -ENOSPC)
-                snprintf(err, len, "no free uid left in the range %u..%u", (unsigned)c->settings.uid_min,
-                         (unsigned)c->settings.uid_max);
+                snprintf(err, len, "no free uid left in the range %u..%u",
+                         (unsigned)c->settings.uid_min, (unsigned)c->settings.uid_max);
         if (r < 0)
                 return r;
         if (!allocate) {
@@ -207,7 +210,8 @@ static int allocated_ids(const struct policy_config *c, const char *name, bool a
         }
         r = write_id(dirfd, name, ids->uid);
         if (r < 0)
-                snprintf(err, len, "cannot remember uid in %s/ids/%s: %s", state, name, strerror(-r));
+                snprintf(err, len, "cannot remember uid in %s/ids/%s: %s", state, name,
+                         strerror(-r));
         return r;
 }
 

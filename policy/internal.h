@@ -16,12 +16,12 @@
 
 struct project_policy {
         char *name;
-        char *file;                 /* where it is defined */
-        char hash[17];              /* of its canonical JSON */
+        char *file;    /* where it is defined */
+        char hash[17]; /* of its canonical JSON */
 
         bool explicit_uid, explicit_gid;
-        uid_t uid;                  /* when explicit_uid */
-        gid_t gid;                  /* when explicit_gid (or the user's primary group) */
+        uid_t uid; /* when explicit_uid */
+        gid_t gid; /* when explicit_gid (or the user's primary group) */
 
         uid_t *allow_uids;
         size_t n_allow_uids;
@@ -37,10 +37,10 @@ struct project_policy {
         char *hostname;
         bool user_namespace;
 
-        char **env_allow;           /* "NAME" or "PREFIX*" */
-        char **env;                 /* "NAME=value", fixed */
+        char **env_allow; /* "NAME" or "PREFIX*" */
+        char **env;       /* "NAME=value", fixed */
 
-        char *seccomp_name;         /* "default", a seccomp.d name, or "unconfined" */
+        char *seccomp_name;              /* "default", a seccomp.d name, or "unconfined" */
         struct seccomp_profile *seccomp; /* a reference; NULL only for "unconfined" */
 
         uint64_t timeout_ms;
@@ -51,7 +51,7 @@ struct project_policy {
 
 struct profile_entry {
         char *name;
-        char *file;                 /* NULL: built in */
+        char *file; /* NULL: built in */
         struct seccomp_profile *profile;
 };
 
@@ -60,7 +60,7 @@ struct policy_config {
         char *config_dir;
         struct daemon_settings settings;
 
-        bool builtin_projects;      /* no project configured: any valid name, template below */
+        bool builtin_projects; /* no project configured: any valid name, template below */
         struct project_policy template_project;
         struct project_policy *projects; /* sorted by name */
         size_t n_projects;
@@ -74,9 +74,8 @@ struct policy_config {
 };
 
 /* config.c */
-const struct project_policy *policy_find_project(const struct policy_config *c,
-                                                 const char *project, int *reterr, char *why,
-                                                 size_t why_len);
+const struct project_policy *policy_find_project(const struct policy_config *c, const char *project,
+                                                 int *reterr, char *why, size_t why_len);
 const struct profile_entry *policy_find_profile(const struct policy_config *c, const char *name);
 void project_policy_done(struct project_policy *p);
 
@@ -104,8 +103,8 @@ void profiles_done(struct policy_config *c);
 struct project_ids {
         uid_t uid;
         gid_t gid;
-        bool allocated;             /* from the range (and remembered) */
-        bool pending;               /* explain only: not yet allocated, this is the next free one */
+        bool allocated; /* from the range (and remembered) */
+        bool pending;   /* explain only: not yet allocated, this is the next free one */
 };
 /* allocate=false: never writes; reports the uid it would take. */
 int ids_resolve(const struct policy_config *c, const struct project_policy *p, const char *name,

@@ -12,8 +12,8 @@
 
 struct jpos_entry {
         char *path;
-        int key_line, key_col;      /* 0 for array elements and the root */
-        int line, col;              /* of the value */
+        int key_line, key_col; /* 0 for array elements and the root */
+        int line, col;         /* of the value */
 };
 
 struct jpos {

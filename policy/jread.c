@@ -70,7 +70,8 @@ int jcheck_keys(const struct jctx *x, const char *path, json_t *obj, const char 
         char child[512], list[400];
         size_t o = 0;
 
-        json_object_foreach(obj, key, v) {
+        json_object_foreach(obj, key, v)
+        {
                 bool ok = strcmp(key, "comment") == 0 || strncmp(key, "comment_", 8) == 0;
                 for (const char *const *a = allowed; !ok && *a; a++)
                         ok = strcmp(key, *a) == 0;
@@ -113,8 +114,10 @@ int jread_uint(const struct jctx *x, const char *path, json_t *v, uint64_t min, 
                 return jfail(x, path, false, "expected an integer, got %s", jtype(v));
         i = json_integer_value(v);
         if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-                return jfail(x, path, false, "%" JSON_INTEGER_FORMAT
-                             " is out of range: expected %" PRIu64 "..%" PRIu64, i, min, max);
+                return jfail(x, path, false,
+                             "%" JSON_INTEGER_FORMAT " is out of range: expected %" PRIu64
+                             "..%" PRIu64,
+                             i, min, max);
         *ret = (uint64_t)i;
         return 0;
 }
@@ -155,13 +158,12 @@ int jread_size(const struct jctx *x, const char *path, json_t *v, uint64_t min, 
         } else if (json_is_string(v)) {
                 r = parse_size(json_string_value(v), &n);
                 if (r < 0)
-                        return jfail(x, path, false,
-                                     "expected a size such as \"512M\", \"2G\" or bytes%s, got \"%s\"",
-                                     unlimited_ok ? " or \"unlimited\"" : "",
-                                     json_string_value(v));
+                        return jfail(
+                                x, path, false,
+                                "expected a size such as \"512M\", \"2G\" or bytes%s, got \"%s\"",
+                                unlimited_ok ? " or \"unlimited\"" : "", json_string_value(v));
         } else {
-                return jfail(x, path, false, "expected a size such as \"512M\", got %s",
-                             jtype(v));
+                return jfail(x, path, false, "expected a size such as \"512M\", got %s", jtype(v));
         }
         r = check_range(x, path, n, min, max, true);
         if (r < 0)
@@ -195,13 +197,14 @@ int jread_duration(const struct jctx *x, const char *path, json_t *v, uint64_t m
         if (json_is_integer(v)) {
                 json_int_t i = json_integer_value(v);
                 if (i < 0 || (uint64_t)i > UINT64_MAX / 1000)
-                        return jfail(x, path, false, "expected a duration, got %" JSON_INTEGER_FORMAT,
-                                     i);
+                        return jfail(x, path, false,
+                                     "expected a duration, got %" JSON_INTEGER_FORMAT, i);
                 ms = (uint64_t)i * 1000;
         } else if (json_is_string(v)) {
                 if (parse_duration_days(json_string_value(v), &ms) < 0)
                         return jfail(x, path, false,
-                                     "expected a duration such as \"30s\", \"5m\", \"2h\", \"7d\", got \"%s\"",
+                                     "expected a duration such as \"30s\", \"5m\", \"2h\", \"7d\", "
+                                     "got \"%s\"",
                                      json_string_value(v));
         } else {
                 return jfail(x, path, false, "expected a duration such as \"30m\", got %s",
@@ -242,7 +245,8 @@ int jread_abspath(const struct jctx *x, const char *path, json_t *v, const char 
                 return r;
         if (!path_is_clean_absolute(s))
                 return jfail(x, path, false,
-                             "expected an absolute path without \".\", \"..\", \"//\" or a trailing \"/\", got \"%s\"",
+                             "expected an absolute path without \".\", \"..\", \"//\" or a "
+                             "trailing \"/\", got \"%s\"",
                              s);
         *ret = s;
         return 0;
@@ -259,7 +263,8 @@ int jread_strv(const struct jctx *x, const char *path, json_t *v, char ***ret)
         r = jwant(x, path, v, JSON_ARRAY, "an array of strings");
         if (r < 0)
                 return r;
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
                 const char *s;
                 jpath_index(child, sizeof(child), path, i);
                 r = jread_string(x, child, e, &s);

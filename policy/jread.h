@@ -17,7 +17,7 @@ struct jctx {
         const char *file;
         const struct jpos *pos;
         struct policy_error *err;
-        const char *prefix;     /* paths are relative to this one ("projects.web"), or NULL */
+        const char *prefix; /* paths are relative to this one ("projects.web"), or NULL */
 };
 
 /* json_decrefp comes with jansson >= 2.9. */
@@ -25,8 +25,7 @@ struct jctx {
 
 /* Fill x->err at path (the key's position when at_key, else the value's) and
  * return -EINVAL. */
-int jfail(const struct jctx *x, const char *path, bool at_key, const char *fmt, ...)
-        _printf_(4, 5);
+int jfail(const struct jctx *x, const char *path, bool at_key, const char *fmt, ...) _printf_(4, 5);
 const char *jtype(const json_t *v);
 
 /* Every key of obj must be in allowed (NULL-terminated); "comment" and

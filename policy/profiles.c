@@ -113,7 +113,8 @@ static int load_one(struct policy_config *c, const char *dir, const char *entry,
         if (!name || asprintf(&path, "%s/%s", dir, entry) < 0)
                 return -ENOMEM;
         if (!project_name_valid(name)) {
-                fail_file(err, path, "invalid profile name \"%s\": expected [a-z0-9_.-], at most 64 bytes",
+                fail_file(err, path,
+                          "invalid profile name \"%s\": expected [a-z0-9_.-], at most 64 bytes",
                           name);
                 return -EINVAL;
         }

@@ -131,16 +131,19 @@ static int parse_allow(const struct jctx *x, json_t *v, struct project_policy *p
         size_t i;
         int r;
 
-        if ((r = jwant(x, "allow", v, JSON_OBJECT, "an object {\"users\": [...], \"groups\": [...]}")) < 0 ||
+        if ((r = jwant(x, "allow", v, JSON_OBJECT,
+                       "an object {\"users\": [...], \"groups\": [...]}")) < 0 ||
             (r = jcheck_keys(x, "allow", v, keys)) < 0)
                 return r;
         if ((l = json_object_get(v, "users"))) {
-                if ((r = jwant(x, "allow.users", l, JSON_ARRAY, "an array of user names or uids")) < 0)
+                if ((r = jwant(x, "allow.users", l, JSON_ARRAY, "an array of user names or uids")) <
+                    0)
                         return r;
                 p->allow_uids = calloc(json_array_size(l) + 1, sizeof(uid_t));
                 if (!p->allow_uids)
                         return -ENOMEM;
-                json_array_foreach(l, i, e) {
+                json_array_foreach(l, i, e)
+                {
                         gid_t g;
                         bool has_g;
                         jpath_index(child, sizeof(child), "allow.users", i);
@@ -150,12 +153,14 @@ static int parse_allow(const struct jctx *x, json_t *v, struct project_policy *p
                 }
         }
         if ((l = json_object_get(v, "groups"))) {
-                if ((r = jwant(x, "allow.groups", l, JSON_ARRAY, "an array of group names or gids")) < 0)
+                if ((r = jwant(x, "allow.groups", l, JSON_ARRAY,
+                               "an array of group names or gids")) < 0)
                         return r;
                 p->allow_gids = calloc(json_array_size(l) + 1, sizeof(gid_t));
                 if (!p->allow_gids)
                         return -ENOMEM;
-                json_array_foreach(l, i, e) {
+                json_array_foreach(l, i, e)
+                {
                         jpath_index(child, sizeof(child), "allow.groups", i);
                         if ((r = read_group(x, child, e, &p->allow_gids[i])) < 0)
                                 return r;
@@ -181,7 +186,8 @@ static int parse_identity(const struct jctx *x, json_t *obj, const struct policy
                         return jfail(x, "user", false, "a project may not run as root (uid 0)");
                 if (p->uid >= s->uid_min && p->uid <= s->uid_max)
                         return jfail(x, "user", false,
-                                     "uid %u is inside the allocation range %u..%u (uid_range in stepd.json)",
+                                     "uid %u is inside the allocation range %u..%u (uid_range in "
+                                     "stepd.json)",
                                      (unsigned)p->uid, (unsigned)s->uid_min, (unsigned)s->uid_max);
                 for (size_t i = 0; i < c->n_projects; i++)
                         if (c->projects[i].explicit_uid && c->projects[i].uid == p->uid)
@@ -197,7 +203,8 @@ static int parse_identity(const struct jctx *x, json_t *obj, const struct policy
                 if ((r = read_group(x, "group", v, &p->gid)) < 0)
                         return r;
                 if (p->gid == 0)
-                        return jfail(x, "group", false, "a project may not run as group root (gid 0)");
+                        return jfail(x, "group", false,
+                                     "a project may not run as group root (gid 0)");
                 p->explicit_gid = true;
         } else if (p->explicit_uid && p->gid == 0) {
                 return jfail(x, "user", false,
@@ -220,7 +227,8 @@ static int parse_cpu(const struct jctx *x, json_t *v, uint32_t *ret)
                              jtype(v));
         d = json_number_value(v);
         if (!(d >= 0.01 && d <= 1024.0))
-                return jfail(x, "limits.cpu", false, "%g is out of range: expected 0.01..1024 cpus", d);
+                return jfail(x, "limits.cpu", false, "%g is out of range: expected 0.01..1024 cpus",
+                             d);
         *ret = (uint32_t)(d * 1000.0 + 0.5);
         return 0;
 }
@@ -236,7 +244,9 @@ static int parse_pids(const struct jctx *x, json_t *v, uint64_t *ret)
 
 static int parse_limits(const struct jctx *x, json_t *v, struct step_limits *l)
 {
-        static const char *const keys[] = { "memory", "pids", "cpu", "nofile", "fsize", "tmp", NULL };
+        static const char *const keys[] = {
+                "memory", "pids", "cpu", "nofile", "fsize", "tmp", NULL
+        };
         json_t *e;
         int r;
 
@@ -244,7 +254,8 @@ static int parse_limits(const struct jctx *x, json_t *v, struct step_limits *l)
             (r = jcheck_keys(x, "limits", v, keys)) < 0)
                 return r;
         if ((e = json_object_get(v, "memory")) &&
-            (r = jread_size(x, "limits.memory", e, 4ULL << 20, 16ULL << 40, true, &l->memory_bytes)) < 0)
+            (r = jread_size(x, "limits.memory", e, 4ULL << 20, 16ULL << 40, true,
+                            &l->memory_bytes)) < 0)
                 return r;
         if ((e = json_object_get(v, "pids")) && (r = parse_pids(x, e, &l->pids_max)) < 0)
                 return r;
@@ -269,7 +280,8 @@ static bool ifname_valid(const char *s)
         if (n == 0 || n > 15)
                 return false;
         for (const char *c = s; *c; c++)
-                if (*c == '/' || *c == ':' || isspace((unsigned char)*c) || !isprint((unsigned char)*c))
+                if (*c == '/' || *c == ':' || isspace((unsigned char)*c) ||
+                    !isprint((unsigned char)*c))
                         return false;
         return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
@@ -299,7 +311,8 @@ static int bridge_str(const struct jctx *x, json_t *b, const char *key, bool req
 
         snprintf(path, sizeof(path), "bridge.%s", key);
         if (!v)
-                return required ? jfail(x, "bridge", false, "missing key \"%s\" (%s)", key, what) : 0;
+                return required ? jfail(x, "bridge", false, "missing key \"%s\" (%s)", key, what)
+                                : 0;
         if ((r = jread_string(x, path, v, &s)) < 0)
                 return r;
         if (!valid(s))
@@ -332,19 +345,23 @@ static int parse_network(const struct jctx *x, json_t *obj, struct project_polic
         }
         if (p->net != NET_BRIDGE) {
                 if (b)
-                        return jfail(x, "bridge", true, "\"bridge\" applies only with \"network\": \"bridge\"");
+                        return jfail(x, "bridge", true,
+                                     "\"bridge\" applies only with \"network\": \"bridge\"");
                 return 0;
         }
         if (!b)
                 return jfail(x, "network", false,
-                             "network \"bridge\" needs a \"bridge\" object {\"name\", \"address\", \"gateway\"}");
+                             "network \"bridge\" needs a \"bridge\" object {\"name\", \"address\", "
+                             "\"gateway\"}");
         if ((r = jwant(x, "bridge", b, JSON_OBJECT, "an object")) < 0 ||
             (r = jcheck_keys(x, "bridge", b, keys)) < 0 ||
-            (r = bridge_str(x, b, "name", true, ifname_valid, "a host bridge name (1..15 characters)",
-                            &p->bridge.bridge)) < 0 ||
-            (r = bridge_str(x, b, "address", true, cidr4_valid, "an IPv4 address with prefix such as \"10.77.0.5/24\"",
+            (r = bridge_str(x, b, "name", true, ifname_valid,
+                            "a host bridge name (1..15 characters)", &p->bridge.bridge)) < 0 ||
+            (r = bridge_str(x, b, "address", true, cidr4_valid,
+                            "an IPv4 address with prefix such as \"10.77.0.5/24\"",
                             &p->bridge.address)) < 0 ||
-            (r = bridge_str(x, b, "gateway", false, ipv4_valid, "an IPv4 address", &p->bridge.gateway)) < 0)
+            (r = bridge_str(x, b, "gateway", false, ipv4_valid, "an IPv4 address",
+                            &p->bridge.gateway)) < 0)
                 return r;
         return 0;
 }
@@ -392,11 +409,12 @@ static int check_target(const struct jctx *x, const char *path, const char *t,
         for (size_t i = 0; i < ARRAY_SIZE(reserved_targets); i++)
                 if (path_within(t, reserved_targets[i]))
                         return jfail(x, path, false,
-                                     "\"%s\" is reserved inside the sandbox (%s belongs to stepd)", t,
-                                     reserved_targets[i]);
+                                     "\"%s\" is reserved inside the sandbox (%s belongs to stepd)",
+                                     t, reserved_targets[i]);
         for (size_t i = 0; i < p->n_mounts; i++)
                 if (strcmp(p->mounts[i].target, t) == 0)
-                        return jfail(x, path, false, "\"%s\" is already the target of mounts[%zu]", t, i);
+                        return jfail(x, path, false, "\"%s\" is already the target of mounts[%zu]",
+                                     t, i);
         return 0;
 }
 
@@ -413,12 +431,14 @@ static int parse_mount(const struct jctx *x, const char *path, json_t *v,
         jpath_key(sp, sizeof(sp), path, "source");
         jpath_key(tp, sizeof(tp), path, "target");
         jpath_key(wp, sizeof(wp), path, "writable");
-        if ((r = jwant(x, path, v, JSON_OBJECT, "an object {\"source\", \"target\", \"writable\"}")) < 0 ||
+        if ((r = jwant(x, path, v, JSON_OBJECT,
+                       "an object {\"source\", \"target\", \"writable\"}")) < 0 ||
             (r = jcheck_keys(x, path, v, keys)) < 0)
                 return r;
         if (!(e = json_object_get(v, "source")))
                 return jfail(x, path, false, "missing key \"source\" (an absolute host path)");
-        if ((r = jread_abspath(x, sp, e, &src)) < 0 || (r = check_host_path(x, sp, src, c, false)) < 0)
+        if ((r = jread_abspath(x, sp, e, &src)) < 0 ||
+            (r = check_host_path(x, sp, src, c, false)) < 0)
                 return r;
         tgt = src;
         if ((e = json_object_get(v, "target")) && (r = jread_abspath(x, tp, e, &tgt)) < 0)
@@ -427,8 +447,8 @@ static int parse_mount(const struct jctx *x, const char *path, json_t *v,
                 return r;
         if ((e = json_object_get(v, "writable")) && (r = jread_bool(x, wp, e, &w)) < 0)
                 return r;
-        p->mounts[p->n_mounts] = (struct bind_mount){ .source = strdup(src), .target = strdup(tgt),
-                                                      .writable = w };
+        p->mounts[p->n_mounts] =
+                (struct bind_mount){ .source = strdup(src), .target = strdup(tgt), .writable = w };
         p->n_mounts++;
         if (!p->mounts[p->n_mounts - 1].source || !p->mounts[p->n_mounts - 1].target)
                 return -ENOMEM;
@@ -445,12 +465,14 @@ static int parse_mounts(const struct jctx *x, json_t *obj, const struct policy_c
         int r;
 
         if (v) {
-                if ((r = jwant(x, "mounts", v, JSON_ARRAY, "an array of {\"source\", \"target\", \"writable\"}")) < 0)
+                if ((r = jwant(x, "mounts", v, JSON_ARRAY,
+                               "an array of {\"source\", \"target\", \"writable\"}")) < 0)
                         return r;
                 p->mounts = calloc(json_array_size(v) + 1, sizeof(*p->mounts));
                 if (!p->mounts)
                         return -ENOMEM;
-                json_array_foreach(v, i, e) {
+                json_array_foreach(v, i, e)
+                {
                         jpath_index(child, sizeof(child), "mounts", i);
                         if ((r = parse_mount(x, child, e, c, p)) < 0)
                                 return r;
@@ -461,7 +483,8 @@ static int parse_mounts(const struct jctx *x, json_t *obj, const struct policy_c
                     (r = check_host_path(x, "rootfs", s, c, true)) < 0)
                         return r;
                 if (strcmp(s, "/") == 0)
-                        return jfail(x, "rootfs", false, "\"/\" would give the step the whole host");
+                        return jfail(x, "rootfs", false,
+                                     "\"/\" would give the step the whole host");
                 if (!(p->rootfs = strdup(s)))
                         return -ENOMEM;
         }
@@ -500,7 +523,8 @@ static int parse_env(const struct jctx *x, json_t *obj, struct project_policy *p
                         if (!env_name_valid(p->env_allow[i], true)) {
                                 jpath_index(child, sizeof(child), "env_allow", i);
                                 return jfail(x, child, false,
-                                             "expected a variable name or a prefix ending in '*' such as \"GIT_*\", got \"%s\"",
+                                             "expected a variable name or a prefix ending in '*' "
+                                             "such as \"GIT_*\", got \"%s\"",
                                              p->env_allow[i]);
                         }
         }
@@ -508,7 +532,8 @@ static int parse_env(const struct jctx *x, json_t *obj, struct project_policy *p
                 return 0;
         if ((r = jwant(x, "env", v, JSON_OBJECT, "an object of strings {\"NAME\": \"value\"}")) < 0)
                 return r;
-        json_object_foreach(v, k, e) {
+        json_object_foreach(v, k, e)
+        {
                 jpath_key(child, sizeof(child), "env", k);
                 if (!env_name_valid(k, false))
                         return jfail(x, child, true, "\"%s\" is not a valid variable name", k);
@@ -568,7 +593,8 @@ static int parse_choices(const struct jctx *x, json_t *obj, const struct policy_
                 pe = policy_find_profile(c, s);
                 if (!pe && strcmp(s, POLICY_UNCONFINED) != 0)
                         return jfail(x, "seccomp", false,
-                                     "unknown seccomp profile \"%s\": expected \"default\", \"unconfined\" or a profile in seccomp.d/",
+                                     "unknown seccomp profile \"%s\": expected \"default\", "
+                                     "\"unconfined\" or a profile in seccomp.d/",
                                      s);
                 free(p->seccomp_name);
                 if (!(p->seccomp_name = strdup(s)))
@@ -578,12 +604,15 @@ static int parse_choices(const struct jctx *x, json_t *obj, const struct policy_
                 if ((r = jread_string(x, "pool", v, &s)) < 0)
                         return r;
                 if (!policy_pool_find(c, s))
-                        return jfail(x, "pool", false, "unknown pool \"%s\": define it under \"pools\" in stepd.json", s);
+                        return jfail(x, "pool", false,
+                                     "unknown pool \"%s\": define it under \"pools\" in stepd.json",
+                                     s);
                 free(p->pool);
                 if (!(p->pool = strdup(s)))
                         return -ENOMEM;
         } else if (!policy_pool_find(c, p->pool)) {
-                return jfail(x, "", false, "no \"pool\" given and stepd.json defines no pool \"%s\"", p->pool);
+                return jfail(x, "", false,
+                             "no \"pool\" given and stepd.json defines no pool \"%s\"", p->pool);
         }
         if ((v = json_object_get(obj, "cache")) && (r = jread_bool(x, "cache", v, &p->cache)) < 0)
                 return r;
@@ -619,7 +648,9 @@ static int parse_hostname(const struct jctx *x, json_t *obj, struct project_poli
                 return r;
         if (!hostname_valid(s))
                 return jfail(x, "hostname", false,
-                             "expected a host name of letters, digits, '-' and '.' (at most 64), got \"%s\"", s);
+                             "expected a host name of letters, digits, '-' and '.' (at most 64), "
+                             "got \"%s\"",
+                             s);
         free(p->hostname);
         p->hostname = strdup(s);
         return p->hostname ? 0 : -ENOMEM;
@@ -677,10 +708,11 @@ static void project_fill_hash(struct project_policy *p)
         const struct seccomp_profile *sp = p->seccomp;
 
         fnv_str(&f, p->name);
-        fnv_add(&f, &(uint64_t[]){ p->explicit_uid, p->explicit_gid, p->uid, p->gid, p->net,
-                                   p->user_namespace, p->timeout_ms, p->timeout_max_ms, p->cache,
-                                   p->limits.memory_bytes, p->limits.pids_max, p->limits.cpu_millis,
-                                   p->limits.nofile, p->limits.fsize_bytes, p->limits.tmp_bytes },
+        fnv_add(&f,
+                &(uint64_t[]){ p->explicit_uid, p->explicit_gid, p->uid, p->gid, p->net,
+                               p->user_namespace, p->timeout_ms, p->timeout_max_ms, p->cache,
+                               p->limits.memory_bytes, p->limits.pids_max, p->limits.cpu_millis,
+                               p->limits.nofile, p->limits.fsize_bytes, p->limits.tmp_bytes },
                 sizeof(uint64_t) * 15);
         fnv_add(&f, p->allow_uids, p->n_allow_uids * sizeof(uid_t));
         fnv_add(&f, p->allow_gids, p->n_allow_gids * sizeof(gid_t));
@@ -698,7 +730,9 @@ static void project_fill_hash(struct project_policy *p)
         fnv_strv(&f, p->env);
         fnv_str(&f, p->seccomp_name);
         if (sp)
-                fnv_add(&f, &(uint64_t[]){ sp->default_action, (uint64_t)sp->default_errno_ret, sp->n_rules },
+                fnv_add(&f,
+                        &(uint64_t[]){ sp->default_action, (uint64_t)sp->default_errno_ret,
+                                       sp->n_rules },
                         sizeof(uint64_t) * 3);
         fnv_str(&f, p->pool);
         snprintf(p->hash, sizeof(p->hash), "%016llx", (unsigned long long)f.h);
@@ -721,9 +755,9 @@ int project_parse(const struct jctx *x, const char *name, json_t *obj,
                   const struct policy_config *c, struct project_policy *p)
 {
         static const char *const keys[] = {
-                "allow", "user", "group", "limits", "network", "bridge", "mounts", "rootfs",
-                "hostname", "user_namespace", "env_allow", "env", "seccomp", "timeout", "pool",
-                "cache", NULL,
+                "allow",   "user",    "group",    "limits",         "network",   "bridge",
+                "mounts",  "rootfs",  "hostname", "user_namespace", "env_allow", "env",
+                "seccomp", "timeout", "pool",     "cache",          NULL,
         };
         json_t *v;
         int r;

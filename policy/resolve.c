@@ -56,7 +56,8 @@ int resolve_env(const struct project_policy *p, char *const *req_env, char ***re
         for (char *const *e = req_env; e && *e; e++) {
                 const char *eq = strchr(*e, '=');
                 if (!eq || eq == *e) {
-                        snprintf(err, err_len, "malformed environment entry \"%.64s\": expected NAME=value", *e);
+                        snprintf(err, err_len,
+                                 "malformed environment entry \"%.64s\": expected NAME=value", *e);
                         return -EINVAL;
                 }
                 if (!env_allowed(p->env_allow, *e, (size_t)(eq - *e)))
@@ -140,7 +141,8 @@ static int apply_policy(const struct policy_config *c, const struct project_poli
         if ((r = copy_str(&s->bridge.bridge, p->bridge.bridge)) < 0 ||
             (r = copy_str(&s->bridge.address, p->bridge.address)) < 0 ||
             (r = copy_str(&s->bridge.gateway, p->bridge.gateway)) < 0 ||
-            (r = copy_str(&s->hostname, p->hostname)) < 0 || (r = copy_str(&s->rootfs, p->rootfs)) < 0)
+            (r = copy_str(&s->hostname, p->hostname)) < 0 ||
+            (r = copy_str(&s->rootfs, p->rootfs)) < 0)
                 return r;
         for (size_t i = 0; i < p->n_mounts; i++)
                 if ((r = launch_spec_add_bind(s, p->mounts[i].source, p->mounts[i].target,
@@ -167,7 +169,8 @@ int policy_resolve(const struct policy_config *c, const struct step_request *req
                 return -ENOMEM;
         if ((r = resolve_command(req, s, err, err_len)) < 0 ||
             (r = resolve_env(p, req->env, &s->envp, err, err_len)) < 0 ||
-            (r = resolve_timeout(p, req->project, req->timeout_ms, &s->timeout_ms, err, err_len)) < 0 ||
+            (r = resolve_timeout(p, req->project, req->timeout_ms, &s->timeout_ms, err, err_len)) <
+                    0 ||
             (r = apply_policy(c, p, s)) < 0)
                 return r;
         r = ids_resolve(c, p, req->project, true, &ids, err, err_len);

@@ -214,7 +214,8 @@ static int parse_labels(const struct jctx *x, const char *path, json_t *v, char 
                 return -ENOMEM;
         if ((r = jwant(x, path, v, JSON_OBJECT, "an object of strings")) < 0)
                 return r;
-        json_object_foreach(v, k, e) {
+        json_object_foreach(v, k, e)
+        {
                 jpath_key(child, sizeof(child), path, k);
                 if ((r = jread_string(x, child, e, &val)) < 0)
                         return r;
@@ -243,7 +244,8 @@ static int parse_agent(const struct jctx *x, const char *path, const char *name,
 
         if (!name_valid(name) || strcmp(name, POLICY_BUILTIN_MEMBER) == 0)
                 return jfail(x, path, true,
-                             "invalid agent name: expected [a-z0-9_.-], at most 64 bytes, not \"builtin\"");
+                             "invalid agent name: expected [a-z0-9_.-], at most 64 bytes, not "
+                             "\"builtin\"");
         if ((r = jwant(x, path, v, JSON_OBJECT, "an object")) < 0 ||
             (r = jcheck_keys(x, path, v, keys)) < 0)
                 return r;
@@ -255,7 +257,8 @@ static int parse_agent(const struct jctx *x, const char *path, const char *name,
         if ((r = jread_string(x, child, e, &s)) < 0)
                 return r;
         if (!address_valid(s))
-                return jfail(x, child, false, "expected \"host:port\" with a port 1..65535, got \"%s\"", s);
+                return jfail(x, child, false,
+                             "expected \"host:port\" with a port 1..65535, got \"%s\"", s);
         if (!(a->address = strdup(s)))
                 return -ENOMEM;
         jpath_key(child, sizeof(child), path, "thumbprint");
@@ -285,12 +288,14 @@ static int parse_agents(const struct jctx *x, json_t *root, struct policy_config
 
         if (!v)
                 return 0;
-        if ((r = jwant(x, "agents", v, JSON_OBJECT, "an object {name: {address, thumbprint, labels}}")) < 0)
+        if ((r = jwant(x, "agents", v, JSON_OBJECT,
+                       "an object {name: {address, thumbprint, labels}}")) < 0)
                 return r;
         c->agents = calloc(json_object_size(v) + 1, sizeof(*c->agents));
         if (!c->agents)
                 return -ENOMEM;
-        json_object_foreach(v, name, e) {
+        json_object_foreach(v, name, e)
+        {
                 jpath_key(child, sizeof(child), "agents", name);
                 r = parse_agent(x, child, name, e, &c->agents[c->n_agents++]);
                 if (r < 0)
@@ -308,7 +313,8 @@ static int parse_pool(const struct jctx *x, const char *path, const char *name, 
         int r;
 
         if (!name_valid(name))
-                return jfail(x, path, true, "invalid pool name: expected [a-z0-9_.-], at most 64 bytes");
+                return jfail(x, path, true,
+                             "invalid pool name: expected [a-z0-9_.-], at most 64 bytes");
         if ((r = jwant(x, path, v, JSON_OBJECT, "an object {\"members\": [...]}")) < 0 ||
             (r = jcheck_keys(x, path, v, keys)) < 0)
                 return r;
@@ -326,7 +332,8 @@ static int parse_pool(const struct jctx *x, const char *path, const char *name, 
                 jpath_index(elem, sizeof(elem), child, i);
                 if (strcmp(m, POLICY_BUILTIN_MEMBER) != 0 && !policy_agent_find(c, m))
                         return jfail(x, elem, false,
-                                     "unknown member \"%s\": expected \"builtin\" or an agent defined in \"agents\"",
+                                     "unknown member \"%s\": expected \"builtin\" or an agent "
+                                     "defined in \"agents\"",
                                      m);
                 for (size_t k = 0; k < i; k++)
                         if (strcmp(p->members[k], m) == 0)
@@ -361,7 +368,8 @@ static int parse_pools(const struct jctx *x, json_t *root, struct policy_config 
         c->pools = calloc(json_object_size(v) + 1, sizeof(*c->pools));
         if (!c->pools)
                 return -ENOMEM;
-        json_object_foreach(v, name, e) {
+        json_object_foreach(v, name, e)
+        {
                 jpath_key(child, sizeof(child), "pools", name);
                 r = parse_pool(x, child, name, e, c, &c->pools[c->n_pools++]);
                 if (r < 0)
@@ -393,9 +401,21 @@ int settings_parse(const struct jctx *x, json_t *root, struct policy_config *c,
                    const char *state_override)
 {
         static const char *const keys[] = {
-                "socket", "socket_mode", "socket_group", "state_dir", "uid_range", "capacity",
-                "queue_limit", "default_timeout", "retention", "kill_grace",
-                "root_always_allowed", "pools", "agents", "projects", NULL,
+                "socket",
+                "socket_mode",
+                "socket_group",
+                "state_dir",
+                "uid_range",
+                "capacity",
+                "queue_limit",
+                "default_timeout",
+                "retention",
+                "kill_grace",
+                "root_always_allowed",
+                "pools",
+                "agents",
+                "projects",
+                NULL,
         };
         struct daemon_settings *s = &c->settings;
         const char *str;

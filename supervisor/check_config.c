@@ -35,7 +35,8 @@ static void summary(const struct policy_config *c)
 
         printf("%s: OK\n", policy_config_dir(c));
         if (policy_builtin_projects(c))
-                printf("projects: none configured: any valid project name runs under the built-in default\n");
+                printf("projects: none configured: any valid project name runs under the built-in "
+                       "default\n");
         else {
                 printf("projects:");
                 for (char **n = names; n && *n; n++)
