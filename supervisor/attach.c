@@ -80,25 +80,22 @@ void attach_broadcast_output(struct daemon *d, struct step *s, const char *strea
 {
         struct attachment *a;
         size_t len = 0;
-        uint64_t gen = ++d->broadcast_gen; /* a pass restarts after a drop */
 
-again:
         TAILQ_FOREACH(a, &s->attachments, by_step) {
-                if (!a->live || a->gen == gen || a->client->closing)
+                if (!a->live || a->client->closing)
                         continue;
                 if (len == 0)
                         len = encode_output(d, s, stream, offset, data, n);
                 struct client *c = a->client;
                 a->offset = offset + n;
-                a->gen = gen;
                 if (client_send_raw(d, c, d->encbuf, len) < 0 || over_cap(d, c)) {
                         d->metrics.clients_dropped_slow++;
                         log_notice("event=client-slow client=%llu uid=%u step=%s buffered=%zu",
                                    (unsigned long long)c->id, (unsigned)c->cred.uid, s->id,
                                    frame_buffer_size(&c->out));
+                        /* only marks c closing: the list stays intact */
                         client_drop(d, c, PROTO_E_SLOW_CLIENT,
                                     "this client did not read its events fast enough");
-                        goto again;
                 }
         }
 }
@@ -169,11 +166,12 @@ static int replay_one(struct daemon *d, struct attachment *a)
 bool attach_pump(struct daemon *d, struct client *c)
 {
         struct attachment *a, *next;
+        size_t low = MIN(CLIENT_REPLAY_LOW_WATER, d->opt.client_buffer_max / 2);
         bool added = false;
 
         for (a = TAILQ_FIRST(&c->attachments); a; a = next) {
                 next = TAILQ_NEXT(a, by_client);
-                while (!a->live && frame_buffer_size(&c->out) < CLIENT_REPLAY_LOW_WATER) {
+                while (!a->live && frame_buffer_size(&c->out) < low) {
                         struct step *s = a->step;
                         if (a->offset >= s->output_bytes) {
                                 if (s->state != STEP_DONE) {

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -154,6 +155,7 @@ static void tick(struct daemon *d)
         uint64_t now = now_monotonic_usec(), real = now_realtime_usec();
 
         d->tick_due = false;
+        listen_resume(d);
         clients_tick(d, now);
         steps_drain_tick(d, now);
         if (real - d->last_prune_usec >= PRUNE_INTERVAL_USEC)
@@ -268,7 +270,7 @@ static int parse_option(struct daemon_options *o, int c, const char *arg)
         case OPT_QUEUE_LIMIT:
         case OPT_MAX_CONNECTIONS:
                 r = parse_uint64(arg, &v);
-                if (r < 0 || v > 1000000)
+                if (r < 0 || v > 1000000 || (v == 0 && c != OPT_QUEUE_LIMIT))
                         return -EINVAL;
                 if (c == OPT_CAPACITY)
                         o->capacity = (long)v;
@@ -279,7 +281,7 @@ static int parse_option(struct daemon_options *o, int c, const char *arg)
                 return 0;
         case OPT_CLIENT_BUFFER:
                 r = parse_size(arg, &o->client_buffer_max);
-                return r < 0 ? r : (o->client_buffer_max < 4096 ? -EINVAL : 0);
+                return r < 0 ? r : (o->client_buffer_max < 256 * 1024 ? -EINVAL : 0);
         case OPT_DRAIN_GRACE:
                 return parse_duration_ms(arg, &o->drain_grace_ms);
         }
@@ -331,11 +333,24 @@ static int parse_args(int argc, char **argv, struct daemon_options *o)
         return 1;
 }
 
+/* Many clients and steps need many fds: take the hard limit. Steps get
+ * their own RLIMIT_NOFILE from the spec. */
+static void raise_nofile(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
 static int daemon_setup(struct daemon *d)
 {
         char err[1024] = "";
         int r;
 
+        raise_nofile();
         d->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (d->epfd < 0)
                 return log_errno(-errno, "event=fatal epoll_create1");

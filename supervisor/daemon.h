@@ -62,7 +62,6 @@ struct attachment {
         uint64_t rec_pos;  /* log position of the record holding offset */
         uint64_t rec_out;  /* output offset where that record starts */
         int log_fd;        /* read side, while replaying */
-        uint64_t gen;      /* last broadcast pass that served it */
         bool live;
 };
 TAILQ_HEAD(attachment_list, attachment);
@@ -173,8 +172,8 @@ struct daemon {
         bool draining;
         uint64_t drain_deadline;  /* monotonic usec */
         bool tick_due;
+        bool listen_paused;
 
-        uint64_t broadcast_gen;
         uint8_t iobuf[OUTPUT_CHUNK];
         char *encbuf;             /* an output frame being built */
         size_t encbuf_len;
@@ -188,6 +187,8 @@ int daemon_reload(struct daemon *d, char *err, size_t err_len);
 /* listen.c */
 int listen_setup(struct daemon *d);
 void listen_close(struct daemon *d);
+void listen_pause(struct daemon *d);
+void listen_resume(struct daemon *d);
 void notify(const char *state); /* sd_notify when NOTIFY_SOCKET is set */
 
 /* session.c */

@@ -152,6 +152,22 @@ int listen_setup(struct daemon *d)
         return bind_socket(d, path);
 }
 
+void listen_pause(struct daemon *d)
+{
+        for (size_t i = 0; i < d->n_listeners; i++)
+                (void)watch_mod(d, &d->listeners[i], 0);
+        d->listen_paused = true;
+}
+
+void listen_resume(struct daemon *d)
+{
+        if (!d->listen_paused)
+                return;
+        for (size_t i = 0; i < d->n_listeners; i++)
+                (void)watch_mod(d, &d->listeners[i], EPOLLIN);
+        d->listen_paused = false;
+}
+
 void listen_close(struct daemon *d)
 {
         for (size_t i = 0; i < d->n_listeners; i++) {

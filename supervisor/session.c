@@ -211,6 +211,10 @@ static void on_client(struct daemon *d, struct watch *w, uint32_t events)
 {
         struct client *c = container_of(w, struct client, w);
 
+        if ((events & EPOLLERR) || (c->closing && (events & EPOLLHUP))) {
+                client_free(d, c); /* nothing more can be written */
+                return;
+        }
         if (events & EPOLLOUT) {
                 client_flush(d, c); /* may free c */
                 return;
@@ -306,6 +310,9 @@ void client_accept(struct daemon *d, int listen_fd)
                         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                                 return;
                         log_warning_errno(-errno, "event=accept-error");
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                            errno == ENOMEM)
+                                listen_pause(d); /* until the next tick, not a busy loop */
                         return;
                 }
                 (void)client_new(d, fd);

@@ -278,8 +278,7 @@ static int arm_timer(struct step *s, uint64_t ms)
         struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ms / 1000),
                                                 .tv_nsec = (long)(ms % 1000) * 1000000 } };
 
-        if (ms == 0)
-                its.it_value.tv_nsec = 1;
+        /* 0 disarms: no timeout */
         return timerfd_settime(s->timer_w.fd, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
