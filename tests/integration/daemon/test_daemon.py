@@ -177,6 +177,8 @@ class QueueTest(DaemonTest):
             # refused, not dropped: nothing recorded for it, the connection works
             self.assertEqual(len(os.listdir(os.path.join(self.d.state, "steps"))), 2)
             self.assertEqual(c.call({"type": "status"})["queued"], 1)
+            nf = c.call({"type": "result", "step": ra["step"]})
+            self.assertEqual(nf["code"], "not-finished")
             # cancelling the running one starts the queued one
             cc = c.call({"type": "cancel", "step": ra["step"]})
             self.assertEqual(cc["type"], "cancelling")
@@ -459,6 +461,31 @@ class HostileTest(DaemonTest):
         self.assertEqual(os.listdir(os.path.join(self.d.state, "steps")), [])
 
 
+class ConnectionCapTest(DaemonTest):
+    args = ("--max-connections", "3")
+
+    def test_per_uid_connection_cap(self):
+        conns = [self.d.connect() for _ in range(3)]
+        extra = self.d.connect(hello=False)
+        ev = extra.recv()
+        self.assertEqual(ev["code"], "too-many-connections", ev)
+        self.assertIsNone(extra.recv())
+        extra.close()
+        for c in conns:  # the others are unaffected
+            self.assertEqual(c.call({"type": "status"})["type"], "status")
+        conns.pop().close()
+        self.assertTrue(wait_until(lambda: self._can_connect()))
+        for c in conns:
+            c.close()
+
+    def _can_connect(self):
+        try:
+            with self.d.connect() as c:
+                return c.call({"type": "status"})["type"] == "status"
+        except (AssertionError, OSError):
+            return False
+
+
 class LifecycleTest(unittest.TestCase):
     def setUp(self):
         self.d = None
@@ -496,11 +523,15 @@ class LifecycleTest(unittest.TestCase):
 
     def test_drain_lets_running_steps_finish(self):
         self.d = Daemon(args=("--drain-grace", "20s"))
-        with self.d.connect() as c:
+        with self.d.connect() as c, self.d.connect() as other:
             acc = c.call({"type": "run", "project": "demo",
                           "argv": ["/bin/sh", "-c", "sleep 1; echo finished"]})
             wait_until(lambda: False, timeout=0.2)
             os.kill(self.d.proc.pid, signal.SIGTERM)
+            self.assertTrue(wait_until(lambda: "event=draining" in self.d.log()))
+            refused = other.call({"type": "run", "project": "demo", "argv": ["/bin/true"]})
+            self.assertEqual(refused["code"], "draining")
+            self.assertTrue(other.call({"type": "status"})["draining"])
             run = collect(c, acc["step"])
         self.assertEqual(run.reason, "exited")
         self.assertEqual(run.stdout, b"finished\n")
