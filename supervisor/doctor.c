@@ -220,7 +220,7 @@ static void check_userns(struct doctor *dc)
                     "(user.max_user_namespaces=%s)", max);
         say(dc, L_INFO, "userns", NULL,
             "unprivileged users %s create user namespaces (kernel.unprivileged_userns_clone=%s); "
-            "steps never can unless their seccomp profile allows it",
+            "stepd's default seccomp profile forbids it to steps",
             strcmp(unpriv, "0") == 0 || strcmp(max, "0") == 0 ? "cannot" : "can", unpriv);
 }
 
