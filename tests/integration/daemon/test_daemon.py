@@ -566,6 +566,26 @@ class LifecycleTest(unittest.TestCase):
             self.assertIn("stepd.json", r["message"])
             self.assertEqual(c.run(argv=["/bin/true"]).reason, "exited")
 
+    def test_sd_notify(self):
+        tmp = Daemon(start=False)
+        path = os.path.join(tmp.tmp, "notify.sock")
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(path)
+        ns.settimeout(20)
+        self.d = Daemon(tmp=tmp.tmp, start=False, env=dict(os.environ, NOTIFY_SOCKET=path))
+        self.d.start()
+        msgs = []
+        while not any("READY=1" in m for m in msgs):
+            msgs.append(ns.recv(4096).decode())
+        os.kill(self.d.proc.pid, signal.SIGHUP)
+        while not any("RELOADING=1" in m for m in msgs):
+            msgs.append(ns.recv(4096).decode())
+        os.kill(self.d.proc.pid, signal.SIGTERM)
+        while not any("STOPPING=1" in m for m in msgs):
+            msgs.append(ns.recv(4096).decode())
+        self.assertEqual(self.d.proc.wait(timeout=20), 0)
+        ns.close()
+
     def test_socket_activation(self):
         tool = shutil.which("systemd-socket-activate")
         if not tool:
