@@ -260,7 +260,9 @@ static void good_pin_both_ways(enum tls_key_type type)
         ck_assert_int_eq(frame_parse_payload(p, len, &back, why, sizeof(why)), 0);
         ck_assert_str_eq(json_string_value(json_object_get(back, "data")), data);
         json_decref(back);
-        ck_assert_int_eq(tls_frame_send(sc, json_pack("{s:s}", "type", "hello"), 1000), 0);
+        json_t *hello = json_pack("{s:s}", "type", "hello");
+        ck_assert_int_eq(tls_frame_send(sc, hello, 1000), 0);
+        json_decref(hello);
         ck_assert_int_eq(tls_frame_recv(cc, &back, 1000), 0);
         ck_assert_str_eq(json_string_value(json_object_get(back, "type")), "hello");
         json_decref(back);
