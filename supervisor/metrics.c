@@ -115,15 +115,18 @@ static void format_agents(const struct metrics_view *v, FILE *f)
                 put_label(f, v->agents[i].address);
                 fputs("\"} 1\n", f);
         }
-        family(f, "stepd_agent_up", "gauge", "1 when the agent is reachable and healthy.");
-        family(f, "stepd_agent_steps_running", "gauge", "Steps the agent runs for us.");
-        family(f, "stepd_agent_capacity", "gauge", "Capacity the agent reported.");
-        for (size_t i = 0; i < v->n_agents; i++) {
-                const struct metrics_agent *a = &v->agents[i];
-                const char *names[] = { "stepd_agent_up", "stepd_agent_steps_running",
-                                        "stepd_agent_capacity" };
-                unsigned vals[] = { a->up, a->running, a->capacity };
-                for (size_t k = 0; a->known && k < ARRAY_SIZE(names); k++) {
+        static const char *const names[] = { "stepd_agent_up", "stepd_agent_steps_running",
+                                             "stepd_agent_capacity" };
+        static const char *const helps[] = { "1 when the agent is reachable and healthy.",
+                                             "Steps the agent runs for us.",
+                                             "Capacity the agent reported." };
+        for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+                family(f, names[k], "gauge", helps[k]);
+                for (size_t i = 0; i < v->n_agents; i++) {
+                        const struct metrics_agent *a = &v->agents[i];
+                        unsigned vals[] = { a->up, a->running, a->capacity };
+                        if (!a->known)
+                                continue;
                         fprintf(f, "%s{agent=\"", names[k]);
                         put_label(f, a->name);
                         fprintf(f, "\"} %u\n", vals[k]);
