@@ -146,3 +146,36 @@ int tcp_connect(const char *address, uint64_t timeout_ms, int *ret_fd, char *err
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
+
+int tcp_connect_start(const char *address, int *ret_fd, char *err, size_t err_len)
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+        _cleanup_close_ int fd = -1;
+        int one = 1, k;
+
+        k = make_sockaddr(address, false, &ss, &len, err, err_len);
+        if (k < 0)
+                return k;
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        k = connect(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+        if (k < 0 && k != -EINPROGRESS) {
+                snprintf(err, err_len, "cannot connect to %s: %s", address, strerror(-k));
+                return k;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return k == 0 ? 0 : 1;
+}
+
+int tcp_connect_result(int fd)
+{
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+                return negative_errno();
+        return soerr ? -soerr : 0;
+}

@@ -49,6 +49,8 @@ struct tls_conn {
         uint32_t want;
         bool established;
         enum refusal refused;
+        bool has_pin;                        /* tls_conn_set_pin(): only this peer */
+        char pin[TLS_THUMBPRINT_HEX + 1];
         char peer[TLS_THUMBPRINT_STR];
         char error[TLS_ERROR_MAX];
 };
@@ -138,11 +140,11 @@ int tls_context_set_pins(struct tls_context *ctx, char *const *pins, char *err, 
         size_t n = strv_length(pins);
         char(*p)[TLS_THUMBPRINT_HEX + 1];
 
-        if (n == 0) {
+        if (n == 0 && ctx->role == TLS_SERVER) {
                 snprintf(err, err_len, "no trusted thumbprint given: every peer would be refused");
                 return -EINVAL;
         }
-        p = calloc(n, sizeof(*p));
+        p = calloc(n + 1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
@@ -186,11 +188,16 @@ static int verify_pinned(X509_STORE_CTX *sctx, void *arg)
                 return 0;
         }
         snprintf(c->peer, sizeof(c->peer), "sha256:%s", hex);
-        if (!pinned(ctx, hex)) {
+        if (c->has_pin ? strcmp(c->pin, hex) != 0 : !pinned(ctx, hex)) {
                 c->refused = REFUSED_PIN;
-                snprintf(c->error, sizeof(c->error),
-                         "peer certificate %s is not one of the %zu trusted thumbprint(s)",
-                         c->peer, ctx->n_pins);
+                if (c->has_pin)
+                        snprintf(c->error, sizeof(c->error),
+                                 "peer certificate %s is not the expected sha256:%s", c->peer,
+                                 c->pin);
+                else
+                        snprintf(c->error, sizeof(c->error),
+                                 "peer certificate %s is not one of the %zu trusted "
+                                 "thumbprint(s)", c->peer, ctx->n_pins);
                 X509_STORE_CTX_set_error(sctx, X509_V_ERR_CERT_REJECTED);
                 return 0;
         }
@@ -349,6 +356,16 @@ struct tls_conn *tls_conn_free(struct tls_conn *c)
         SSL_free(c->ssl);
         free(c);
         return NULL;
+}
+
+int tls_conn_set_pin(struct tls_conn *c, const char *pin)
+{
+        int r = tls_pin_parse(pin, c->pin);
+
+        if (r < 0)
+                return r;
+        c->has_pin = true;
+        return 0;
 }
 
 int tls_conn_fd(const struct tls_conn *c)

@@ -58,7 +58,8 @@ struct tls_conn;
 int tls_pin_parse(const char *s, char ret[TLS_THUMBPRINT_HEX + 1]);
 
 /* A context: our certificate and key (PEM files), our role, the pins we
- * accept from peers (at least one). -EINVAL/-ENOENT... with err filled
+ * accept from peers (a server needs at least one; a client may have none and
+ * pin each connection with tls_conn_set_pin()). -EINVAL/-ENOENT... with err filled
  * ("cannot read certificate /x: No such file", "key does not match the
  * certificate", "pin 2: not a SHA-256 thumbprint"). */
 int tls_context_new(enum tls_role role, const char *cert_path, const char *key_path,
@@ -76,6 +77,10 @@ int tls_conn_new(struct tls_context *ctx, int fd, struct tls_conn **ret);
 struct tls_conn *tls_conn_free(struct tls_conn *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct tls_conn *, tls_conn_free);
 
+/* Accept only this peer on this connection (instead of the context's
+ * pins): a supervisor connecting to agent X trusts X's thumbprint, not any
+ * agent's. Before the handshake. -EINVAL for a malformed pin. */
+int tls_conn_set_pin(struct tls_conn *c, const char *pin);
 int tls_conn_fd(const struct tls_conn *c);
 /* After -EAGAIN: EPOLLIN or EPOLLOUT. */
 uint32_t tls_conn_want(const struct tls_conn *c);
@@ -125,6 +130,10 @@ int tls_connect(struct tls_context *ctx, const char *address, uint64_t timeout_m
 int tcp_parse_address(const char *address, char *host, size_t host_len, uint16_t *ret_port);
 /* A listening socket (SOCK_CLOEXEC|SOCK_NONBLOCK, SO_REUSEADDR). */
 int tcp_listen(const char *address, int backlog, int *ret_fd, char *err, size_t err_len);
+/* Start connecting without blocking: 0 connected, 1 in progress (wait for
+ * EPOLLOUT, then tcp_connect_result()), -errno. The socket is non-blocking. */
+int tcp_connect_start(const char *address, int *ret_fd, char *err, size_t err_len);
+int tcp_connect_result(int fd);
 /* A connected socket (blocking mode on return), within timeout_ms. */
 int tcp_connect(const char *address, uint64_t timeout_ms, int *ret_fd, char *err,
                 size_t err_len);

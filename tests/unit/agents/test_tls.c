@@ -354,6 +354,52 @@ START_TEST(test_client_refuses_wrong_server)
 }
 END_TEST
 
+/* A client context without pins trusts, per connection, only the peer it
+ * means to reach: the right agent passes, another pinned-elsewhere one not. */
+START_TEST(test_connection_pin)
+{
+        struct ident s, c, other;
+        char err[512];
+        int sv[2], rs, rc;
+
+        make_ident(&s, "agent", TLS_KEY_EC_P256);
+        make_ident(&c, "supervisor", TLS_KEY_EC_P256);
+        make_ident(&other, "other", TLS_KEY_EC_P256);
+        char *none[] = { NULL };
+        struct tls_context *cctx = NULL;
+        ck_assert_int_eq(tls_context_new(TLS_CLIENT, c.cert, c.key, none, &cctx, err, sizeof(err)),
+                         0);
+        _cleanup_(tls_context_freep) struct tls_context *sctx = ctx_new(TLS_SERVER, &s, c.tp);
+
+        for (int round = 0; round < 3; round++) {
+                struct tls_conn *sc = NULL, *cc = NULL;
+                pair(sv);
+                ck_assert_int_eq(tls_conn_new(sctx, sv[0], &sc), 0);
+                ck_assert_int_eq(tls_conn_new(cctx, sv[1], &cc), 0);
+                if (round == 0)
+                        ck_assert_int_eq(tls_conn_set_pin(cc, s.tp), 0);
+                if (round == 1)
+                        ck_assert_int_eq(tls_conn_set_pin(cc, other.tp), 0);
+                ck_assert_int_eq(tls_conn_set_pin(cc, "sha256:xyz"), -EINVAL);
+                pump(sc, cc, &rs, &rc);
+                if (round == 0) {
+                        ck_assert_msg(rs == 0 && rc == 0, "%s", tls_conn_error(cc));
+                } else {
+                        ck_assert_int_eq(rc, -EPERM);
+                        ck_assert_ptr_nonnull(strstr(tls_conn_error(cc), s.tp));
+                        ck_assert_ptr_nonnull(strstr(tls_conn_error(cc),
+                                                     round == 1 ? "not the expected" : "of the 0"));
+                        ck_assert_int_eq(rs, -EACCES);
+                }
+                tls_conn_free(sc);
+                tls_conn_free(cc);
+                close(sv[0]);
+                close(sv[1]);
+        }
+        tls_context_free(cctx);
+}
+END_TEST
+
 /* A client that sends no certificate at all (raw OpenSSL, verification off). */
 START_TEST(test_no_client_certificate)
 {
@@ -586,6 +632,7 @@ int main(void)
         tcase_add_test(tc, test_good_pin_ed25519);
         tcase_add_test(tc, test_server_refuses_wrong_client);
         tcase_add_test(tc, test_client_refuses_wrong_server);
+        tcase_add_test(tc, test_connection_pin);
         tcase_add_test(tc, test_no_client_certificate);
         tcase_add_test(tc, test_hostile_bytes);
         tcase_add_test(tc, test_tcp_loopback);
