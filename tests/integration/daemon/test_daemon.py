@@ -429,6 +429,57 @@ class HostileTest(DaemonTest):
             run = collect(c, acc["step"])
         self.assertEqual(run.stdout, b"done\n")
 
+    def test_mutated_requests(self):
+        """Requests with members deleted or replaced by values of every JSON
+        type, raw garbage and cut frames, from many connections: the daemon
+        answers or closes each, and keeps serving."""
+        import random
+        rnd = random.Random(1234)
+        base = [{"type": "run", "project": "demo", "argv": ["/bin/echo", "x"]},
+                {"type": "attach", "step": "abc", "offset": 3}, {"type": "list"},
+                {"type": "status"}, {"type": "cancel", "step": "x"},
+                {"type": "result", "step": "y"}, {"type": "hello", "version": 1},
+                {"type": "run", "project": "demo", "script": "echo hi", "stdin": "aGk=",
+                 "env": {"A": "b"}, "labels": {"a": "b"}, "timeout_ms": 1000}]
+        vals = [None, True, 1, -1, 2 ** 63 - 1, -2 ** 63, 1.5, "", "x" * 300, [], {}, ["a"],
+                {"a": 1}, "/", "../..", "\u00e9", "\ud83d\ude00"]
+
+        def mutate(o):
+            o = dict(o)
+            for _ in range(rnd.randint(1, 3)):
+                k = rnd.choice(list(o.keys()) + ["zz", "req", "offset", "timeout_ms"])
+                if rnd.random() < 0.2 and k in o:
+                    del o[k]
+                else:
+                    o[k] = rnd.choice(vals)
+            return o
+
+        for _ in range(100):
+            c = self.d.connect()
+            try:
+                for _ in range(4):
+                    r = rnd.random()
+                    if r < 0.7:
+                        c.send(mutate(rnd.choice(base)))
+                    elif r < 0.85:
+                        c.send_raw(bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 40))))
+                    else:
+                        p = json.dumps(mutate(rnd.choice(base))).encode()
+                        c.send_raw(struct.pack(">I", len(p)) + p[:rnd.randint(0, len(p))])
+                c.sock.settimeout(0.1)
+                for _ in range(8):
+                    if c.recv() is None:
+                        break
+            except (OSError, socket.timeout):
+                pass
+            finally:
+                c.close()
+        self.assertIsNone(self.d.proc.poll(), self.d.log()[-3000:])
+        with self.d.connect() as c:
+            run = c.run(argv=["/bin/echo", "alive"])
+        self.assertEqual(run.stdout, b"alive\n")
+        self.assertNotIn("Sanitizer", self.d.log())
+
     def test_non_root_denied(self):
         r, w = os.pipe()
         pid = os.fork()
