@@ -10,11 +10,12 @@
  *   many distros) share one `struct hierarchy`; on v2 there is one.
  * - A step cgroup is one libcgroup `struct cgroup` per hierarchy, named
  *   `<own>/stepd/<step>`, created with its limits as libcgroup values.
- *   Creation opens each step directory and holds flock(LOCK_EX) on it for the
- *   step's life: that lock is what tells a live step from a leftover.
+ *   Creation opens each step directory and holds a POSIX read lock on it for
+ *   the step's life: that lock (listed in /proc/locks, not inherited by
+ *   fork, gone when we die) is what tells a live step from a leftover.
  * - Leftovers: cgroup_manager_new() walks `<own>/stepd` of every hierarchy;
- *   a directory whose lock it can take belongs to no living manager (the lock
- *   dies with its process), so its processes are killed and it is removed.
+ *   a directory that nobody holds a lock on belongs to no living manager, so
+ *   its processes are killed and it is removed.
  *   Two stepd processes (or test runs) sharing a hierarchy never touch each
  *   other's live steps.
  * - Processes are listed from cgroup.procs of every hierarchy and deduplicated
@@ -41,9 +42,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "common/util.h"
@@ -84,7 +85,8 @@ struct step_cgroup {
         struct cgroup_manager *m;        /* borrowed: the manager outlives its steps */
         struct cgroup *cg[_CTRL_MAX];    /* per hierarchy; NULL once removed (or never made) */
         char *path[_CTRL_MAX];           /* relative to the hierarchy's mount */
-        int fd[_CTRL_MAX];               /* the step directory, flock()ed: "alive" */
+        int fd[_CTRL_MAX];               /* the step directory, POSIX-locked: "alive" */
+        int clone_fd;                    /* v2: O_PATH of the directory, for CLONE_INTO_CGROUP */
 };
 
 struct backend {
@@ -684,6 +686,7 @@ static void step_free(struct step_cgroup *s)
                 free(s->path[i]);
                 safe_close(s->fd[i]);
         }
+        safe_close(s->clone_fd);
         free(s);
 }
 
@@ -696,12 +699,16 @@ static struct step_cgroup *step_new(struct cgroup_manager *m)
         s->m = m;
         for (size_t i = 0; i < _CTRL_MAX; i++)
                 s->fd[i] = -1;
+        s->clone_fd = -1;
         return s;
 }
 
-/* The step directory's fd with the "alive" lock. -EWOULDBLOCK: somebody's. */
-static int open_locked(const struct hierarchy *h, const char *rel, int *ret)
+/* Mark a step directory alive: a POSIX read lock on it, held by this process
+ * only. Unlike flock(), fork() does not pass it on, so a step's own
+ * long-lived init cannot keep its step "alive" after we died. */
+static int open_marked(const struct hierarchy *h, const char *rel, int *ret)
 {
+        struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
         char full[PATH_MAX];
         _cleanup_close_ int fd = -1;
 
@@ -709,13 +716,55 @@ static int open_locked(const struct hierarchy *h, const char *rel, int *ret)
         fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+        if (fcntl(fd, F_SETLK, &fl) < 0)
                 return -errno;
         *ret = TAKE_FD(fd);
         return 0;
 }
 
-/* Kill and remove <base>/<name> in hierarchy hi if no living manager holds it. */
+struct lock_set {
+        struct stat *st; /* st_dev, st_ino of each POSIX-locked inode */
+        size_t n;
+};
+
+/* Raw read of /proc/locks: asking with F_GETLK would mean opening each
+ * step directory, and closing that fd would drop this very process's locks
+ * on its own live steps. */
+static int read_posix_locks(struct lock_set *ret)
+{
+        _cleanup_free_ char *buf = NULL;
+        char *save = NULL;
+        int r = read_full_file("/proc/locks", &buf, NULL);
+
+        if (r < 0)
+                return r;
+        for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                unsigned maj, min;
+                unsigned long ino;
+                char kind[16];
+                struct stat *st;
+
+                if (sscanf(l, "%*d: %15s %*s %*s %*d %x:%x:%lu", kind, &maj, &min, &ino) != 4 ||
+                    !streq(kind, "POSIX"))
+                        continue;
+                st = reallocarray(ret->st, ret->n + 1, sizeof(*st));
+                if (!st)
+                        return -ENOMEM;
+                ret->st = st;
+                ret->st[ret->n++] = (struct stat){ .st_dev = makedev(maj, min), .st_ino = ino };
+        }
+        return 0;
+}
+
+static bool locked(const struct lock_set *set, const struct stat *st)
+{
+        for (size_t i = 0; i < set->n; i++)
+                if (set->st[i].st_dev == st->st_dev && set->st[i].st_ino == st->st_ino)
+                        return true;
+        return false;
+}
+
+/* Kill what is in <base>/<name> of hierarchy hi and remove it. */
 static void remove_leftover(struct cgroup_manager *m, size_t hi, const char *name)
 {
         struct step_cgroup *s = step_new(m);
@@ -724,40 +773,64 @@ static void remove_leftover(struct cgroup_manager *m, size_t hi, const char *nam
         if (!s)
                 return;
         s->path[hi] = path_join(h->base, name);
-        if (s->path[hi] && open_locked(h, s->path[hi], &s->fd[hi]) == 0) {
+        if (s->path[hi])
                 s->cg[hi] = cgroup_new_cgroup(s->path[hi]);
-                for (size_t i = 0; s->cg[hi] && i < h->n_ctrls; i++)
-                        cgroup_add_controller(s->cg[hi], h->ctrls[i]);
-                if (s->cg[hi])
-                        (void)cgroup_step_destroy(s); /* best effort */
-        }
+        for (size_t i = 0; s->cg[hi] && i < h->n_ctrls; i++)
+                cgroup_add_controller(s->cg[hi], h->ctrls[i]);
+        if (s->cg[hi])
+                (void)cgroup_step_destroy(s); /* best effort */
         step_free(s);
 }
 
+/* Names of the directories in <base>. Raw readdir: libcgroup's tree walk
+ * opens every step directory (see read_posix_locks for why that hurts). */
+static int list_steps(const struct hierarchy *h, int *ret_fd, char ***ret)
+{
+        char full[PATH_MAX];
+        struct dirent *de;
+        char **names = NULL;
+        DIR *d;
+        int fd;
+
+        snprintf(full, sizeof(full), "%s%s", h->mount, h->base);
+        fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+        if (!d) {
+                safe_close(fd);
+                return -errno;
+        }
+        while ((de = readdir(d)))
+                if (de->d_type == DT_DIR && !streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        (void)strv_push(&names, de->d_name);
+        closedir(d);
+        *ret_fd = fd;
+        *ret = names;
+        return 0;
+}
+
+/* A step directory nobody holds a lock on belongs to a manager that died. */
 static void remove_leftovers(struct cgroup_manager *m)
 {
         for (size_t hi = 0; hi < m->n_h; hi++) {
-                struct cgroup_file_info info;
-                char **names = NULL;
-                void *handle = NULL;
-                int base_level = 0, ecg;
+                _cleanup_strv_free_ char **names = NULL;
+                _cleanup_close_ int fd = -1;
+                struct lock_set locks = { 0 };
 
-                ecg = cgroup_walk_tree_begin(m->h[hi].ctrls[0], m->h[hi].base, 1, &handle, &info,
-                                             &base_level);
-                if (ecg == 0)
-                        cgroup_walk_tree_set_flags(&handle, CGROUP_WALK_TYPE_PRE_DIR);
-                /* Collect first: removing while fts walks the tree confuses it. */
-                while (ecg == 0) {
-                        if (info.type == CGROUP_FILE_TYPE_DIR && info.depth == 1 && info.path &&
-                            *info.path && !strchr(info.path, '/'))
-                                (void)strv_push(&names, info.path);
-                        ecg = cgroup_walk_tree_next(1, &handle, &info, base_level);
+                /* names first, locks second: a step made in between is seen locked */
+                if (list_steps(&m->h[hi], &fd, &names) < 0 || read_posix_locks(&locks) < 0) {
+                        free(locks.st);
+                        continue;
                 }
-                if (handle)
-                        cgroup_walk_tree_end(&handle);
-                for (char **n = names; n && *n; n++)
-                        remove_leftover(m, hi, *n);
-                strv_free(names);
+                for (char **n = names; n && *n; n++) {
+                        struct stat st;
+
+                        if (fstatat(fd, *n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+                            !locked(&locks, &st))
+                                remove_leftover(m, hi, *n);
+                }
+                free(locks.st);
         }
 }
 
@@ -833,7 +906,7 @@ static int step_create_one(struct step_cgroup *s, size_t hi, const char *name,
                             h->mount, s->path[hi], strerror(-r));
         }
         s->cg[hi] = cg;
-        r = open_locked(h, s->path[hi], &s->fd[hi]);
+        r = open_marked(h, s->path[hi], &s->fd[hi]);
         if (r < 0)
                 return fail(r, err, err_len, "cannot open and lock %s%s: %s", h->mount,
                             s->path[hi], strerror(-r));
@@ -860,6 +933,15 @@ int cgroup_step_create(struct cgroup_manager *m, const char *name, const struct 
                 if (r < 0)
                         return r; /* the guard removes what was made */
         }
+        if (m->layout == CGROUP_LAYOUT_V2) {
+                /* A separate O_PATH fd: closing a dup of it cannot drop our lock. */
+                char full[PATH_MAX];
+
+                snprintf(full, sizeof(full), "%s%s", m->h[0].mount, s->path[0]);
+                s->clone_fd = open(full, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (s->clone_fd < 0)
+                        return fail(-errno, err, err_len, "cannot open %s: %m", full);
+        }
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -868,7 +950,7 @@ int cgroup_step_clone_fd(const struct step_cgroup *cg)
 {
         if (!cg || cg->m->layout != CGROUP_LAYOUT_V2)
                 return -1;
-        return cg->fd[0];
+        return cg->clone_fd;
 }
 
 int cgroup_step_attach(struct step_cgroup *cg, pid_t pid)
