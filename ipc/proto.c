@@ -113,6 +113,7 @@ static const struct request_type {
         [PROTO_STATUS] = { "status", plain_members, NULL },
         [PROTO_RESULT] = { "result", step_members, decode_step },
         [PROTO_RELOAD] = { "reload", plain_members, NULL },
+        [PROTO_METRICS] = { "metrics", plain_members, NULL },
 };
 
 const char *proto_type_to_string(enum proto_type t)

@@ -62,6 +62,7 @@ enum proto_type {
         PROTO_STATUS,
         PROTO_RESULT,
         PROTO_RELOAD,
+        PROTO_METRICS,
         _PROTO_TYPE_MAX,
 };
 const char *proto_type_to_string(enum proto_type t);

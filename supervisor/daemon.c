@@ -33,6 +33,7 @@
 #include "supervisor/verbs.h"
 
 #define PRUNE_INTERVAL_USEC (60 * 1000000ull)
+#define METRICS_INTERVAL_USEC (15 * 1000000ull)
 #define DRAIN_GRACE_MS_DEFAULT (30 * 1000ull)
 #define MAX_CONNECTIONS_PER_UID_DEFAULT 64
 
@@ -160,6 +161,12 @@ static void tick(struct daemon *d)
         steps_drain_tick(d, now);
         if (real - d->last_prune_usec >= PRUNE_INTERVAL_USEC)
                 store_prune(d, real);
+        if (d->opt.metrics_file && now - d->last_metrics_usec >= METRICS_INTERVAL_USEC) {
+                d->last_metrics_usec = now;
+                int r = metrics_write_textfile(d, &d->metrics.durations, d->opt.metrics_file);
+                if (r < 0)
+                        log_warning_errno(r, "event=metrics-error path=%s", d->opt.metrics_file);
+        }
 }
 
 static int setup_signals(struct daemon *d)
@@ -222,7 +229,9 @@ static void usage(FILE *f)
                 "  --queue-limit N         max queued steps (overrides stepd.json)\n"
                 "  --client-buffer SIZE    per-client output buffer cap (default 16M)\n"
                 "  --drain-grace DURATION  on TERM, how long running steps may finish (default 30s)\n"
-                "  --max-connections N     connections per uid (default 64)\n");
+                "  --max-connections N     connections per uid (default 64)\n"
+                "  --metrics-file PATH     write Prometheus metrics there every 15 s\n"
+                "                          (node_exporter textfile collector)\n");
 }
 
 static int parse_level(const char *s)
@@ -242,6 +251,7 @@ static int parse_level(const char *s)
 enum {
         OPT_CONFIG = 0x100, OPT_SOCKET, OPT_SOCKET_MODE, OPT_STATE, OPT_LOG_LEVEL, OPT_CAPACITY,
         OPT_QUEUE_LIMIT, OPT_CLIENT_BUFFER, OPT_DRAIN_GRACE, OPT_MAX_CONNECTIONS,
+        OPT_METRICS_FILE,
 };
 
 static int parse_option(struct daemon_options *o, int c, const char *arg)
@@ -253,6 +263,11 @@ static int parse_option(struct daemon_options *o, int c, const char *arg)
         case OPT_CONFIG: o->config_dir = arg; return 0;
         case OPT_SOCKET: o->socket_path = arg; return 0;
         case OPT_STATE: o->state_dir = arg; return 0;
+        case OPT_METRICS_FILE:
+                if (arg[0] != '/')
+                        return -EINVAL;
+                o->metrics_file = arg;
+                return 0;
         case OPT_SOCKET_MODE: {
                 char *end;
                 unsigned long m = strtoul(arg, &end, 8);
@@ -302,6 +317,7 @@ static int parse_args(int argc, char **argv, struct daemon_options *o)
                 { "client-buffer", required_argument, NULL, OPT_CLIENT_BUFFER },
                 { "drain-grace", required_argument, NULL, OPT_DRAIN_GRACE },
                 { "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+                { "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
                 {},
         };
         int c;

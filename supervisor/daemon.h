@@ -25,6 +25,7 @@
 #include "ipc/proto.h"
 #include "policy/policy.h"
 #include "sandbox/sandbox.h"
+#include "supervisor/metrics.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -127,6 +128,7 @@ struct daemon_metrics {
         uint64_t clients_accepted;
         uint64_t clients_dropped_slow;
         uint64_t output_bytes;
+        struct metrics_histogram durations; /* wall time of steps that started */
 };
 
 struct daemon_options {
@@ -139,6 +141,7 @@ struct daemon_options {
         uint64_t drain_grace_ms;
         unsigned max_connections_per_uid;
         mode_t socket_mode;       /* 0: from the configuration */
+        const char *metrics_file; /* textfile collector output, or NULL */
 };
 
 #define LISTENERS_MAX 8
@@ -168,6 +171,7 @@ struct daemon {
         unsigned n_clients;
         uint64_t next_client_id;
         uint64_t last_prune_usec;
+        uint64_t last_metrics_usec;
 
         bool draining;
         uint64_t drain_deadline;  /* monotonic usec */

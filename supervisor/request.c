@@ -238,10 +238,26 @@ static void on_reload(struct daemon *d, struct client *c, const struct proto_req
         reply(d, c, proto_reply_new("reloaded", r->has_req, r->req));
 }
 
+static void on_metrics(struct daemon *d, struct client *c, const struct proto_request *r)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int k = metrics_render(d, &d->metrics.durations, &text, &len);
+
+        if (k < 0) {
+                struct proto_error e = { PROTO_E_INTERNAL, "cannot render the metrics" };
+                return refuse(d, c, r, NULL, &e);
+        }
+        json_t *o = proto_reply_new("metrics", r->has_req, r->req);
+        if (o)
+                json_object_set_new(o, "text", json_stringn(text, len));
+        reply(d, c, o);
+}
+
 static const handler_fn handlers[_PROTO_TYPE_MAX] = {
         [PROTO_HELLO] = on_hello,   [PROTO_RUN] = on_run,       [PROTO_ATTACH] = on_attach,
         [PROTO_CANCEL] = on_cancel, [PROTO_LIST] = on_list,     [PROTO_STATUS] = on_status,
-        [PROTO_RESULT] = on_result, [PROTO_RELOAD] = on_reload,
+        [PROTO_RESULT] = on_result, [PROTO_RELOAD] = on_reload,     [PROTO_METRICS] = on_metrics,
 };
 
 void request_dispatch(struct daemon *d, struct client *c, json_t *obj)

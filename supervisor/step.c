@@ -160,6 +160,8 @@ static void step_end(struct daemon *d, struct step *s, const struct step_result 
                 log_errno(k, "event=store-error step=%s cannot write result.json", s->id);
         d->metrics.steps_ended[s->result.reason]++;
         d->metrics.step_wall_usec_total += s->result.wall_usec;
+        if (was_live)
+                metrics_histogram_observe(&d->metrics.durations, s->result.wall_usec);
         step_result_format(&s->result, line, sizeof(line));
         log_info("event=step-end step=%s project=%s reason=%s output=%llu result=\"%s\"", s->id,
                  s->project, step_reason_to_string(s->result.reason),

@@ -115,6 +115,11 @@ class BasicTest(DaemonTest):
             self.assertEqual(res["result"]["reason"], "exited")
             err = c.call({"type": "result", "step": "nosuchstep"})
             self.assertEqual(err["code"], "no-such-step")
+            m = c.call({"type": "metrics"})
+            self.assertEqual(m["type"], "metrics")
+            self.assertIn("stepd_steps_started_total 1\n", m["text"])
+            self.assertIn('stepd_steps_ended_total{reason="exited"} 1\n', m["text"])
+            self.assertIn('stepd_requests_rejected_total{cause="no-such-step"} 1\n', m["text"])
 
     def test_idempotency_key(self):
         with self.d.connect() as c:

@@ -269,6 +269,8 @@ static const struct vcase vcases[] = {
         { "{\"type\":\"list\",\"all\":true}", PROTO_E_UNKNOWN_FIELD, "'all'" },
         { "{\"type\":\"status\"}", -1, NULL },
         { "{\"type\":\"reload\",\"req\":9}", -1, NULL },
+        { "{\"type\":\"metrics\"}", -1, NULL },
+        { "{\"type\":\"metrics\",\"format\":\"x\"}", PROTO_E_UNKNOWN_FIELD, "'format'" },
 };
 
 START_TEST(test_request_validation)
