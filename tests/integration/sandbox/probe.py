@@ -177,7 +177,7 @@ def main(argv):
             res = attempt(lower)
         else:
             res = attempt(CHECKS[name])
-        print(f"{name}: {res}", flush=True)
+        print(f"{arg}: {res}", flush=True)
 
 
 if __name__ == "__main__":
