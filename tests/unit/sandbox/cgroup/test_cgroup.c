@@ -1,0 +1,802 @@
+/* SPDX-License-Identifier: MIT */
+/* sandbox/cgroup against the real kernel: every check reads the kernel's own
+ * files (limits, tasks, presence of directories) or observes the effect on a
+ * child (OOM kill, failed fork, cpu time, death by signal). Must run as root.
+ * Expected paths are computed here from /proc/self/cgroup and mountinfo,
+ * independently of the module. Step names carry the runner's pid. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "sandbox/cgroup.h"
+
+#define MIB (1024ULL * 1024ULL)
+
+static const char *const v1_ctrls[] = { "memory", "pids", "cpu", "cpuacct" };
+
+/* What the kernel's mount table says, without the module's statfs logic. */
+static enum cgroup_layout expected_layout(void)
+{
+        _cleanup_free_ char *mi = NULL;
+        char *save = NULL;
+        bool unified = false, root_v2 = false;
+
+        ck_assert_int_eq(read_full_file("/proc/self/mountinfo", &mi, NULL), 0);
+        for (char *l = strtok_r(mi, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                char mnt[256] = "", fstype[64] = "";
+                const char *sep = strstr(l, " - ");
+                if (!sep || sscanf(l, "%*s %*s %*s %*s %255s", mnt) != 1 ||
+                    sscanf(sep + 3, "%63s", fstype) != 1)
+                        continue;
+                if (strcmp(fstype, "cgroup2") != 0)
+                        continue;
+                root_v2 |= strcmp(mnt, "/sys/fs/cgroup") == 0;
+                unified |= strcmp(mnt, "/sys/fs/cgroup/unified") == 0;
+        }
+        return root_v2 ? CGROUP_LAYOUT_V2 : unified ? CGROUP_LAYOUT_HYBRID : CGROUP_LAYOUT_V1;
+}
+
+static bool is_v2(void)
+{
+        return expected_layout() == CGROUP_LAYOUT_V2;
+}
+
+static bool has_ctrl(const char *list, const char *ctrl)
+{
+        size_t n = strlen(ctrl);
+
+        for (const char *t = list; t; t = strchr(t, ',') ? strchr(t, ',') + 1 : NULL)
+                if (strncmp(t, ctrl, n) == 0 && (t[n] == ',' || t[n] == 0))
+                        return true;
+        return false;
+}
+
+/* Our own cgroup for a v1 controller, or the v2 one when ctrl is NULL;
+ * "" for the root. */
+static void own_path(const char *ctrl, char *buf, size_t len)
+{
+        _cleanup_free_ char *pc = NULL;
+        char *save = NULL;
+
+        ck_assert_int_eq(read_full_file("/proc/self/cgroup", &pc, NULL), 0);
+        for (char *l = strtok_r(pc, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                char *c = strchr(l, ':'), *p;
+                size_t n;
+
+                if (!c || !(p = strchr(c + 1, ':')))
+                        continue;
+                *p++ = 0;
+                c++;
+                if (ctrl ? !has_ctrl(c, ctrl) : *c != 0)
+                        continue;
+                n = strlen(p);
+                /* v2: an earlier manager of this process moved us there */
+                if (!ctrl && n >= 11 && strcmp(p + n - 11, "/supervisor") == 0)
+                        p[n - 11] = 0;
+                snprintf(buf, len, "%s", strcmp(p, "/") == 0 ? "" : p);
+                return;
+        }
+        ck_abort_msg("no /proc/self/cgroup line for %s", ctrl ? ctrl : "v2");
+}
+
+/* Kernel directory of step `name` for controller i (v1) or the v2 one. */
+static void step_dir(size_t i, const char *name, char *buf, size_t len)
+{
+        char own[512];
+
+        if (is_v2()) {
+                own_path(NULL, own, sizeof(own));
+                snprintf(buf, len, "/sys/fs/cgroup%s/stepd/%s", own, name);
+        } else {
+                own_path(v1_ctrls[i], own, sizeof(own));
+                snprintf(buf, len, "/sys/fs/cgroup/%s%s/stepd/%s", v1_ctrls[i], own, name);
+        }
+}
+
+static size_t n_dirs(void)
+{
+        return is_v2() ? 1 : ARRAY_SIZE(v1_ctrls);
+}
+
+static char *read_file(const char *dir, const char *file)
+{
+        char path[1024];
+        char *buf = NULL;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        ck_assert_msg(read_full_file(path, &buf, NULL) == 0, "cannot read %s", path);
+        buf[strcspn(buf, "\n")] = 0;
+        return buf;
+}
+
+static void assert_file(const char *dir, const char *file, const char *want)
+{
+        _cleanup_free_ char *got = read_file(dir, file);
+
+        ck_assert_msg(strcmp(got, want) == 0, "%s/%s: got '%s', want '%s'", dir, file, got, want);
+}
+
+static bool dir_exists(const char *p)
+{
+        struct stat st;
+
+        return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void assert_gone(const char *name)
+{
+        char dir[1024];
+
+        for (size_t i = 0; i < n_dirs(); i++) {
+                step_dir(i, name, dir, sizeof(dir));
+                ck_assert_msg(!dir_exists(dir), "%s still exists", dir);
+        }
+}
+
+static bool pid_listed(const char *dir, const char *file, pid_t pid)
+{
+        _cleanup_free_ char *buf = NULL;
+        char path[1024];
+        char *save = NULL;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        ck_assert_int_eq(read_full_file(path, &buf, NULL), 0);
+        for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                if (atoi(l) == pid)
+                        return true;
+        return false;
+}
+
+/* Does /proc/locks list a POSIX lock of ours on this directory? */
+static bool lock_held(const char *dir)
+{
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        char want[128], *save = NULL;
+
+        ck_assert_int_eq(stat(dir, &st), 0);
+        snprintf(want, sizeof(want), " %d %02x:%02x:%lu ", (int)getpid(), major(st.st_dev),
+                 minor(st.st_dev), (unsigned long)st.st_ino);
+        ck_assert_int_eq(read_full_file("/proc/locks", &buf, NULL), 0);
+        for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                if (strstr(l, "POSIX") && strstr(l, want))
+                        return true;
+        return false;
+}
+
+static void name_for(char *buf, size_t len, const char *what)
+{
+        snprintf(buf, len, "t%d-%s", (int)getpid(), what);
+}
+
+static struct cgroup_manager *manager(void)
+{
+        struct cgroup_manager *m = NULL;
+        char err[512] = "";
+
+        ck_assert_msg(cgroup_manager_new(&m, err, sizeof(err)) == 0, "manager: %s", err);
+        return m;
+}
+
+static struct step_cgroup *step(struct cgroup_manager *m, const char *name,
+                                const struct step_limits *l)
+{
+        struct step_cgroup *s = NULL;
+        char err[512] = "";
+
+        ck_assert_msg(cgroup_step_create(m, name, l, &s, err, sizeof(err)) == 0, "create: %s", err);
+        return s;
+}
+
+/* A child that waits for one byte on a pipe, then runs fn and exits with
+ * its result. Parent attaches it in between, like the sandbox does. */
+struct child {
+        pid_t pid;
+        int go;
+};
+
+static struct child spawn(int (*fn)(void *), void *arg)
+{
+        int p[2];
+        struct child c;
+        char b;
+
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        c.pid = fork();
+        ck_assert_int_ge(c.pid, 0);
+        if (c.pid == 0) {
+                /* Check's SIGTERM handler kills the test's process group */
+                signal(SIGTERM, SIG_DFL);
+                close(p[1]);
+                if (read(p[0], &b, 1) != 1)
+                        _exit(99);
+                _exit(fn ? fn(arg) : 0);
+        }
+        close(p[0]);
+        c.go = p[1];
+        return c;
+}
+
+static void go(struct child *c)
+{
+        ck_assert_int_eq(write(c->go, "g", 1), 1);
+        close(c->go);
+        c->go = -1;
+}
+
+static int wait_status(pid_t pid)
+{
+        int st = 0;
+
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        return st;
+}
+
+static int sleeper(void *arg)
+{
+        pause();
+        return 0;
+}
+
+static void wait_count(struct step_cgroup *s, unsigned want)
+{
+        unsigned n = 0;
+
+        for (int i = 0; i < 2000; i++) {
+                ck_assert_int_eq(cgroup_step_count(s, &n), 0);
+                if (n == want)
+                        return;
+                usleep(1000);
+        }
+        ck_abort_msg("count stayed %u, want %u", n, want);
+}
+
+START_TEST(layout_detected)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+
+        ck_assert_int_eq(cgroup_manager_layout(m), expected_layout());
+        printf("cgroup layout: %s\n", cgroup_layout_to_string(cgroup_manager_layout(m)));
+        ck_assert_str_eq(cgroup_layout_to_string(CGROUP_LAYOUT_HYBRID), "hybrid");
+        ck_assert_ptr_null(cgroup_layout_to_string(_CGROUP_LAYOUT_MAX));
+}
+END_TEST
+
+START_TEST(invalid_names_refused)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { 0 };
+        static const char *const bad[] = { "", "..", ".", "a/b", "../../etc", "a b", "x\n",
+                                           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                struct step_cgroup *s = NULL;
+                char err[256] = "";
+
+                ck_assert_int_eq(cgroup_step_create(m, bad[i], &l, &s, err, sizeof(err)), -EINVAL);
+                ck_assert_ptr_null(s);
+                ck_assert_msg(strstr(err, "invalid step cgroup name"), "err: %s", err);
+        }
+        {
+                struct step_cgroup *s = NULL;
+                char err[256] = "";
+                ck_assert_int_eq(cgroup_step_create(m, NULL, &l, &s, err, sizeof(err)), -EINVAL);
+                ck_assert_int_eq(cgroup_step_create(m, "ok", NULL, &s, err, sizeof(err)), -EINVAL);
+        }
+}
+END_TEST
+
+START_TEST(limits_written_to_kernel)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .memory_bytes = 64 * MIB, .pids_max = 42, .cpu_millis = 500 };
+        struct step_cgroup *s;
+        char name[64], dir[1024];
+
+        name_for(name, sizeof(name), "limits");
+        s = step(m, name, &l);
+        if (is_v2()) {
+                step_dir(0, name, dir, sizeof(dir));
+                assert_file(dir, "memory.max", "67108864");
+                assert_file(dir, "pids.max", "42");
+                assert_file(dir, "cpu.max", "50000 100000");
+        } else {
+                step_dir(0, name, dir, sizeof(dir));
+                assert_file(dir, "memory.limit_in_bytes", "67108864");
+                if (access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0)
+                        assert_file(dir, "memory.memsw.limit_in_bytes", "67108864");
+                assert_file(dir, "memory.oom_control", "oom_kill_disable 0");
+                step_dir(1, name, dir, sizeof(dir));
+                assert_file(dir, "pids.max", "42");
+                step_dir(2, name, dir, sizeof(dir));
+                assert_file(dir, "cpu.cfs_period_us", "100000");
+                assert_file(dir, "cpu.cfs_quota_us", "50000");
+                step_dir(3, name, dir, sizeof(dir));
+                ck_assert(dir_exists(dir));
+        }
+        ck_assert_int_eq(cgroup_step_clone_fd(s) >= 0, is_v2());
+        ck_assert_int_eq(cgroup_step_destroy(s), 0);
+        assert_gone(name);
+        ck_assert_ptr_null(cgroup_step_abandon(s));
+}
+END_TEST
+
+START_TEST(zero_means_unlimited)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { 0 };
+        _cleanup_(cgroup_step_abandonp) struct step_cgroup *s = NULL;
+        char name[64], dir[1024];
+
+        name_for(name, sizeof(name), "unlimited");
+        s = step(m, name, &l);
+        step_dir(is_v2() ? 0 : 1, name, dir, sizeof(dir));
+        assert_file(dir, "pids.max", "max");
+        if (is_v2()) {
+                assert_file(dir, "memory.max", "max");
+                assert_file(dir, "cpu.max", "max 100000");
+        } else {
+                step_dir(2, name, dir, sizeof(dir));
+                assert_file(dir, "cpu.cfs_quota_us", "-1");
+                step_dir(0, name, dir, sizeof(dir));
+                _cleanup_free_ char *lim = read_file(dir, "memory.limit_in_bytes");
+                ck_assert_msg(strtoull(lim, NULL, 10) > (1ULL << 60), "limit %s", lim);
+        }
+}
+END_TEST
+
+START_TEST(small_cpu_quota_clamped)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .cpu_millis = 1 };
+        _cleanup_(cgroup_step_abandonp) struct step_cgroup *s = NULL;
+        char name[64], dir[1024];
+
+        if (is_v2())
+                return;
+        name_for(name, sizeof(name), "tinycpu");
+        s = step(m, name, &l);
+        step_dir(2, name, dir, sizeof(dir));
+        assert_file(dir, "cpu.cfs_quota_us", "1000");
+}
+END_TEST
+
+START_TEST(duplicate_name_refused)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .pids_max = 10 };
+        _cleanup_(cgroup_step_abandonp) struct step_cgroup *s = NULL;
+        struct step_cgroup *s2 = NULL;
+        char name[64], err[512] = "", dir[1024];
+
+        name_for(name, sizeof(name), "dup");
+        s = step(m, name, &l);
+        ck_assert_int_eq(cgroup_step_create(m, name, &l, &s2, err, sizeof(err)), -EEXIST);
+        ck_assert_ptr_null(s2);
+        ck_assert_msg(strstr(err, "already exists"), "err: %s", err);
+        /* the failed attempt did not remove the first one's directories */
+        for (size_t i = 0; i < n_dirs(); i++) {
+                step_dir(i, name, dir, sizeof(dir));
+                ck_assert_msg(dir_exists(dir), "%s removed", dir);
+        }
+}
+END_TEST
+
+START_TEST(attach_in_every_controller)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .memory_bytes = 256 * MIB, .pids_max = 64, .cpu_millis = 1000 };
+        struct step_cgroup *s;
+        struct child c;
+        char name[64], dir[1024];
+        unsigned n = 0;
+        int st;
+
+        name_for(name, sizeof(name), "attach");
+        s = step(m, name, &l);
+        c = spawn(sleeper, NULL);
+        ck_assert_int_eq(cgroup_step_attach(s, c.pid), 0);
+        for (size_t i = 0; i < n_dirs(); i++) {
+                step_dir(i, name, dir, sizeof(dir));
+                ck_assert_msg(pid_listed(dir, "cgroup.procs", c.pid), "%d not in %s", c.pid, dir);
+                if (!is_v2())
+                        ck_assert_msg(pid_listed(dir, "tasks", c.pid), "%d not in %s/tasks", c.pid,
+                                      dir);
+        }
+        ck_assert_int_eq(cgroup_step_count(s, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        go(&c);
+        ck_assert_int_eq(cgroup_step_attach(s, 0), -EINVAL);
+        /* destroy kills what is left and removes every directory */
+        ck_assert_int_eq(cgroup_step_destroy(s), 0);
+        st = wait_status(c.pid);
+        ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        assert_gone(name);
+        cgroup_step_abandon(s);
+}
+END_TEST
+
+static int hog(void *arg)
+{
+        size_t total = 256 * MIB;
+        char *p = malloc(total);
+
+        if (!p)
+                return 3;
+        for (size_t i = 0; i < total; i += 4096)
+                ((volatile char *)p)[i] = 1;
+        return 0; /* should not get here: the 32 MiB limit kills us */
+}
+
+START_TEST(memory_limit_oom_kills)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .memory_bytes = 32 * MIB, .pids_max = 16 };
+        _cleanup_(cgroup_step_abandonp) struct step_cgroup *s = NULL;
+        struct cgroup_stats st = { 0 };
+        struct child c;
+        char name[64];
+        int ws;
+
+        name_for(name, sizeof(name), "oom");
+        s = step(m, name, &l);
+        c = spawn(hog, NULL);
+        ck_assert_int_eq(cgroup_step_attach(s, c.pid), 0);
+        go(&c);
+        ws = wait_status(c.pid);
+        ck_assert_msg(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "hog status %#x", ws);
+        ck_assert_int_eq(cgroup_step_stats(s, &st), 0);
+        ck_assert_uint_ge(st.oom_kills, 1);
+        ck_assert_uint_gt(st.memory_peak_bytes, 0);
+        ck_assert_uint_le(st.memory_peak_bytes, 33 * MIB);
+}
+END_TEST
+
+/* Fork until it fails; exit code: forks that worked, 100 + errno if < 0. */
+static int forker(void *arg)
+{
+        int ok = 0;
+
+        for (int i = 0; i < 10; i++) {
+                pid_t p = fork();
+                if (p == 0) {
+                        pause();
+                        _exit(0);
+                }
+                if (p < 0)
+                        return errno == EAGAIN ? 50 + ok : 90;
+                ok++;
+        }
+        return ok;
+}
+
+START_TEST(pids_limit_blocks_fork)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .memory_bytes = 256 * MIB, .pids_max = 3 };
+        _cleanup_(cgroup_step_abandonp) struct step_cgroup *s = NULL;
+        struct child c;
+        char name[64];
+        int ws;
+
+        name_for(name, sizeof(name), "pids");
+        s = step(m, name, &l);
+        c = spawn(forker, NULL);
+        ck_assert_int_eq(cgroup_step_attach(s, c.pid), 0);
+        go(&c);
+        ws = wait_status(c.pid);
+        /* the forker plus 2 children fill pids.max=3: the third fork gets EAGAIN */
+        ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 52, "forker status %#x", ws);
+        wait_count(s, 2); /* its two orphans, still inside */
+        ck_assert_int_eq(cgroup_step_destroy(s), 0);
+        assert_gone(name);
+}
+END_TEST
+
+static int busy(void *arg)
+{
+        uint64_t end = now_monotonic_usec() + 400000;
+        volatile uint64_t x = 0;
+
+        while (now_monotonic_usec() < end)
+                x++;
+        return 0;
+}
+
+START_TEST(cpu_usage_grows)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .memory_bytes = 256 * MIB, .pids_max = 16, .cpu_millis = 2000 };
+        _cleanup_(cgroup_step_abandonp) struct step_cgroup *s = NULL;
+        struct cgroup_stats before = { 0 }, after = { 0 };
+        struct child c;
+        char name[64];
+
+        name_for(name, sizeof(name), "cpu");
+        s = step(m, name, &l);
+        c = spawn(busy, NULL);
+        ck_assert_int_eq(cgroup_step_attach(s, c.pid), 0);
+        ck_assert_int_eq(cgroup_step_stats(s, &before), 0);
+        go(&c);
+        ck_assert_int_eq(wait_status(c.pid), 0);
+        ck_assert_int_eq(cgroup_step_stats(s, &after), 0);
+        ck_assert_msg(after.cpu_user_usec + after.cpu_system_usec >=
+                              before.cpu_user_usec + before.cpu_system_usec + 200000,
+                      "cpu before %llu+%llu after %llu+%llu",
+                      (unsigned long long)before.cpu_user_usec,
+                      (unsigned long long)before.cpu_system_usec,
+                      (unsigned long long)after.cpu_user_usec,
+                      (unsigned long long)after.cpu_system_usec);
+        ck_assert_uint_gt(after.cpu_user_usec, 100000);
+        ck_assert_uint_eq(after.oom_kills, 0);
+}
+END_TEST
+
+/* Two more sleepers, then sleep: three processes in the step. */
+static int three_sleepers(void *arg)
+{
+        for (int i = 0; i < 2; i++)
+                if (fork() == 0) {
+                        pause();
+                        _exit(0);
+                }
+        pause();
+        return 0;
+}
+
+START_TEST(kill_counts_processes)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .memory_bytes = 256 * MIB, .pids_max = 16 };
+        struct step_cgroup *s;
+        struct child c;
+        char name[64];
+        unsigned n = 0;
+        int ws;
+
+        name_for(name, sizeof(name), "kill");
+        s = step(m, name, &l);
+        c = spawn(three_sleepers, NULL);
+        ck_assert_int_eq(cgroup_step_attach(s, c.pid), 0);
+        go(&c);
+        wait_count(s, 3);
+        ck_assert_int_eq(cgroup_step_kill(s, SIGTERM, &n), 0);
+        ck_assert_uint_eq(n, 3);
+        ws = wait_status(c.pid);
+        ck_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGTERM);
+        wait_count(s, 0);
+        ck_assert_int_eq(cgroup_step_kill(s, SIGTERM, &n), 0);
+        ck_assert_uint_eq(n, 0);
+        ck_assert_int_eq(cgroup_step_kill(s, -1, &n), -EINVAL);
+        ck_assert_int_eq(cgroup_step_destroy(s), 0);
+        assert_gone(name);
+        ck_assert_int_eq(cgroup_step_destroy(s), 0); /* twice is fine */
+        cgroup_step_abandon(s);
+}
+END_TEST
+
+START_TEST(abandon_guard_removes)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .pids_max = 8 };
+        struct child c;
+        char name[64];
+        int ws;
+
+        name_for(name, sizeof(name), "guard");
+        {
+                _cleanup_(cgroup_step_abandonp) struct step_cgroup *s = step(m, name, &l);
+                c = spawn(sleeper, NULL);
+                ck_assert_int_eq(cgroup_step_attach(s, c.pid), 0);
+                go(&c);
+        }
+        ws = wait_status(c.pid);
+        ck_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+        assert_gone(name);
+}
+END_TEST
+
+/* A manager process that dies with a step full of processes. */
+static pid_t crashed_manager(const char *name, int ready_fd)
+{
+        pid_t pid = fork();
+
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                struct cgroup_manager *m = NULL;
+                struct step_cgroup *s = NULL;
+                struct step_limits l = { .pids_max = 8 };
+                char err[256];
+                pid_t kid;
+
+                if (cgroup_manager_new(&m, err, sizeof(err)) < 0 ||
+                    cgroup_step_create(m, name, &l, &s, err, sizeof(err)) < 0)
+                        _exit(1);
+                kid = fork();
+                if (kid == 0) {
+                        pause();
+                        _exit(0);
+                }
+                if (kid < 0 || cgroup_step_attach(s, kid) < 0)
+                        _exit(2);
+                if (write(ready_fd, &kid, sizeof(kid)) != sizeof(kid))
+                        _exit(3);
+                _exit(0); /* "crash": no destroy */
+        }
+        return pid;
+}
+
+START_TEST(leftovers_of_crash_removed)
+{
+        struct cgroup_manager *m;
+        char name[64], dir[1024];
+        int p[2], ws;
+        pid_t mgr, kid = 0;
+
+        /* the orphaned step process comes to us, so we can see how it died */
+        ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        name_for(name, sizeof(name), "crash");
+        mgr = crashed_manager(name, p[1]);
+        ck_assert_int_eq(read(p[0], &kid, sizeof(kid)), sizeof(kid));
+        ck_assert_int_eq(wait_status(mgr), 0);
+        for (size_t i = 0; i < n_dirs(); i++) {
+                step_dir(i, name, dir, sizeof(dir));
+                ck_assert_msg(pid_listed(dir, "cgroup.procs", kid), "%d not in %s", kid, dir);
+        }
+        m = manager();
+        assert_gone(name);
+        ws = wait_status(kid);
+        ck_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+        cgroup_manager_free(m);
+}
+END_TEST
+
+/* A directory made by hand in one hierarchy only, with a process in it. */
+START_TEST(partial_leftover_removed)
+{
+        struct cgroup_manager *m = manager();
+        char name[64], dir[1024], procs[1100], pidbuf[32];
+        struct child c;
+        int ws;
+
+        name_for(name, sizeof(name), "partial");
+        step_dir(is_v2() ? 0 : 1, name, dir, sizeof(dir));
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+        c = spawn(sleeper, NULL);
+        snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)c.pid);
+        ck_assert_int_eq(write_string_file(procs, pidbuf), 0);
+        cgroup_manager_free(m);
+        m = manager();
+        ck_assert_msg(!dir_exists(dir), "%s still there", dir);
+        ws = wait_status(c.pid);
+        ck_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+        cgroup_manager_free(m);
+}
+END_TEST
+
+START_TEST(live_steps_of_others_untouched)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *a = manager();
+        _cleanup_(cgroup_step_abandonp) struct step_cgroup *s = NULL;
+        struct step_limits l = { .pids_max = 8 };
+        struct cgroup_manager *b;
+        struct child c;
+        char name[64], dir[1024];
+        unsigned n = 0;
+
+        name_for(name, sizeof(name), "live");
+        s = step(a, name, &l);
+        c = spawn(sleeper, NULL);
+        ck_assert_int_eq(cgroup_step_attach(s, c.pid), 0);
+        go(&c);
+        for (size_t i = 0; i < n_dirs(); i++) {
+                step_dir(i, name, dir, sizeof(dir));
+                ck_assert_msg(lock_held(dir), "no lock on %s", dir);
+        }
+        b = manager(); /* its leftover sweep must skip our locked step */
+        cgroup_manager_free(b);
+        for (size_t i = 0; i < n_dirs(); i++) {
+                step_dir(i, name, dir, sizeof(dir));
+                ck_assert_msg(lock_held(dir), "lock on %s lost by the sweep", dir);
+        }
+        ck_assert_int_eq(cgroup_step_count(s, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_int_eq(kill(c.pid, 0), 0);
+        ck_assert_int_eq(cgroup_step_destroy(s), 0);
+        (void)wait_status(c.pid);
+}
+END_TEST
+
+/* Create + attach + stats + destroy, timed; prints the figures. */
+START_TEST(cost_per_step)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .memory_bytes = 256 * MIB, .pids_max = 64, .cpu_millis = 1000 };
+        uint64_t t[4] = { 0 };
+        const int rounds = 100;
+
+        for (int i = 0; i < rounds; i++) {
+                struct step_cgroup *s;
+                struct cgroup_stats st;
+                struct child c = spawn(NULL, NULL);
+                char name[64];
+                uint64_t t0;
+
+                snprintf(name, sizeof(name), "t%d-cost%d", (int)getpid(), i);
+                t0 = now_monotonic_usec();
+                s = step(m, name, &l);
+                t[0] += now_monotonic_usec() - t0;
+                t0 = now_monotonic_usec();
+                ck_assert_int_eq(cgroup_step_attach(s, c.pid), 0);
+                t[1] += now_monotonic_usec() - t0;
+                go(&c);
+                ck_assert_int_eq(wait_status(c.pid), 0);
+                t0 = now_monotonic_usec();
+                ck_assert_int_eq(cgroup_step_stats(s, &st), 0);
+                t[2] += now_monotonic_usec() - t0;
+                t0 = now_monotonic_usec();
+                ck_assert_int_eq(cgroup_step_destroy(s), 0);
+                t[3] += now_monotonic_usec() - t0;
+                cgroup_step_abandon(s);
+        }
+        printf("cgroup per step (us, %d rounds): create %llu attach %llu stats %llu destroy %llu "
+               "total %llu\n", rounds, (unsigned long long)t[0] / rounds,
+               (unsigned long long)t[1] / rounds, (unsigned long long)t[2] / rounds,
+               (unsigned long long)t[3] / rounds,
+               (unsigned long long)(t[0] + t[1] + t[2] + t[3]) / rounds);
+        /* generous: catches pathologies (a sleep, a full tree walk), not noise */
+        ck_assert_uint_lt((t[0] + t[1] + t[2] + t[3]) / rounds, 20000);
+}
+END_TEST
+
+static Suite *cgroup_suite(const char *only)
+{
+        const TTest *const tests[] = {
+                layout_detected, invalid_names_refused, limits_written_to_kernel,
+                zero_means_unlimited, small_cpu_quota_clamped, duplicate_name_refused,
+                attach_in_every_controller, memory_limit_oom_kills, pids_limit_blocks_fork,
+                cpu_usage_grows, kill_counts_processes, abandon_guard_removes,
+                leftovers_of_crash_removed, partial_leftover_removed,
+                live_steps_of_others_untouched, cost_per_step,
+        };
+        Suite *s = suite_create("sandbox-cgroup");
+        TCase *tc = tcase_create("kernel");
+
+        tcase_set_timeout(tc, 60);
+        for (size_t i = 0; i < ARRAY_SIZE(tests); i++)
+                if (!only || strcmp(only, tests[i]->name) == 0)
+                        tcase_add_test(tc, tests[i]);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+/* Optional argument: the name of one test to run. */
+int main(int argc, char **argv)
+{
+        SRunner *sr;
+        int failed;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "test-sandbox-cgroup needs root\n");
+                return 77;
+        }
+        sr = srunner_create(cgroup_suite(argc > 1 ? argv[1] : NULL));
+        srunner_set_fork_status(sr, CK_FORK);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
