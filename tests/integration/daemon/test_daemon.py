@@ -28,6 +28,11 @@ ALL_BYTES_4M = bytes(range(256)) * 16384  # 4 MiB, every byte value
 WRITE_4M = "import sys; sys.stdout.buffer.write(bytes(range(256))*16384)"
 
 
+def assert_clean_log(test, log):
+    for bad in ("Sanitizer", "runtime error:", "double free", "corrupted"):
+        test.assertNotIn(bad, log, log[-6000:])
+
+
 class DaemonTest(unittest.TestCase):
     args = ()
     conf = None
@@ -37,9 +42,12 @@ class DaemonTest(unittest.TestCase):
 
     def tearDown(self):
         rc = self.d.stop()
-        if rc not in (0, None, -signal.SIGKILL):
-            print(self.d.log()[-6000:], file=sys.stderr)
+        log = self.d.log()
         shutil.rmtree(self.d.tmp, ignore_errors=True)
+        # SIGTERM is a graceful stop: exit 0, and nothing a sanitizer build
+        # would complain about
+        self.assertEqual(rc, 0, log[-6000:])
+        assert_clean_log(self, log)
 
     def assertExited(self, run, code=0):
         self.assertIsNotNone(run.result, "no exit event: %r\n%s" % (run.events[-3:],
@@ -548,8 +556,11 @@ class LifecycleTest(unittest.TestCase):
 
     def tearDown(self):
         if self.d:
-            self.d.stop()
+            rc = self.d.stop()
+            log = self.d.log()
             shutil.rmtree(self.d.tmp, ignore_errors=True)
+            self.assertIn(rc, (0, None), log[-6000:])
+            assert_clean_log(self, log)
 
     def test_restart_after_sigkill_records_lost(self):
         marker = "1002.%d" % os.getpid()
