@@ -25,11 +25,19 @@
  * - Removal happens only once a cgroup is empty: libcgroup's delete would
  *   otherwise migrate survivors to the parent, out of the step's limits.
  *
- * Cost (measured on the dev machine, v1 hybrid, 4 hierarchies, 5 values):
- * create ~600 us, attach ~150 us, stats ~60 us, destroy ~250 us. Most of
- * create is libcgroup re-reading /proc/mounts for every value it writes;
- * cgroup_get_cgroup() alone costs ~850 us (it reads every file), so stats
- * read only the files they need through cgroup_read_value_*(). */
+ * Caveats: a POSIX lock is dropped when this process closes *any* fd of the
+ * locked directory, so nothing else in the daemon may open a step directory
+ * (the v2 clone fd is O_PATH, whose close does not drop locks). A step that a
+ * second manager is creating in the instant this one starts (mkdir done,
+ * lock not yet taken) can be swept; its creator then fails that step.
+ *
+ * Cost (dev machine, v1 hybrid, 4 hierarchies, 5 values, unit test figure):
+ * create ~720 us, attach ~190 us, stats ~60 us, destroy ~290 us: ~1.3 ms a
+ * step. Most of create is libcgroup itself: it re-reads /proc/mounts for
+ * every hierarchy and every value it writes, and mkdir -p's from "/".
+ * cgroup_get_cgroup() alone costs ~850 us (it reads every file of the
+ * controller), so stats read only the files they need through
+ * cgroup_read_value_*() instead. */
 #include "sandbox/cgroup.h"
 
 #include <dirent.h>
