@@ -31,9 +31,13 @@
 
 static int open_dir_at(int dfd, const char *name, bool create)
 {
-        if (create && mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
-                return -errno;
         int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd >= 0 || errno != ENOENT || !create)
+                return fd >= 0 ? fd : -errno;
+        if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
 }
 
