@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -720,6 +722,45 @@ START_TEST(live_steps_of_others_untouched)
 }
 END_TEST
 
+/* In a mount namespace of our own (this test process only): what the
+ * manager says when a hierarchy is missing or read-only. */
+static void private_mounts(void)
+{
+        ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+        ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+}
+
+START_TEST(missing_controller_reported)
+{
+        struct cgroup_manager *m = NULL;
+        char err[512] = "";
+
+        if (is_v2())
+                return; /* one hierarchy: nothing to take away but everything */
+        private_mounts();
+        ck_assert_int_eq(umount2("/sys/fs/cgroup/pids", MNT_DETACH), 0);
+        ck_assert_int_lt(cgroup_manager_new(&m, err, sizeof(err)), 0);
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(err, "'pids'") && strstr(err, "not mounted"), "err: %s", err);
+        printf("missing controller: %s\n", err);
+}
+END_TEST
+
+START_TEST(readonly_hierarchy_reported)
+{
+        const char *ro = is_v2() ? "/sys/fs/cgroup" : "/sys/fs/cgroup/cpu";
+        struct cgroup_manager *m = NULL;
+        char err[512] = "";
+
+        private_mounts();
+        ck_assert_int_eq(mount(NULL, ro, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0);
+        ck_assert_int_eq(cgroup_manager_new(&m, err, sizeof(err)), -EROFS);
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(err, ro) && strstr(err, "Read-only"), "err: %s", err);
+        printf("read-only hierarchy: %s\n", err);
+}
+END_TEST
+
 /* Create + attach + stats + destroy, timed; prints the figures. */
 START_TEST(cost_per_step)
 {
@@ -770,7 +811,8 @@ static Suite *cgroup_suite(const char *only)
                 attach_in_every_controller, memory_limit_oom_kills, pids_limit_blocks_fork,
                 cpu_usage_grows, kill_counts_processes, abandon_guard_removes,
                 leftovers_of_crash_removed, partial_leftover_removed,
-                live_steps_of_others_untouched, cost_per_step,
+                live_steps_of_others_untouched, missing_controller_reported,
+                readonly_hierarchy_reported, cost_per_step,
         };
         Suite *s = suite_create("sandbox-cgroup");
         TCase *tc = tcase_create("kernel");
