@@ -71,6 +71,7 @@ struct policy_config {
         size_t n_pools;
         struct policy_agent *agents;
         size_t n_agents;
+        struct json_t *link_settings; /* "tls", "agent", "health_interval": checked by supervisor/ */
 };
 
 /* config.c */

@@ -140,6 +140,10 @@ size_t policy_pools(const struct policy_config *c, const struct policy_pool **re
 size_t policy_agents(const struct policy_config *c, const struct policy_agent **ret);
 const struct policy_pool *policy_pool_find(const struct policy_config *c, const char *name);
 const struct policy_agent *policy_agent_find(const struct policy_config *c, const char *name);
+/* stepd.json's "tls", "agent" and "health_interval" as given (an object
+ * holding those present, or NULL); supervisor/ checks them (docs/agents.md). */
+struct json_t;
+const struct json_t *policy_link_settings(const struct policy_config *c);
 
 /* The configuration folder it was loaded from. */
 const char *policy_config_dir(const struct policy_config *c);

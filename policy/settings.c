@@ -378,8 +378,33 @@ static int parse_pools(const struct jctx *x, json_t *root, struct policy_config 
         return 0;
 }
 
+/* The agent link's keys are kept as given; supervisor/agent_config.c
+ * checks them (docs/agents.md). */
+static int keep_link_settings(json_t *root, struct policy_config *c)
+{
+        static const char *const keys[] = { "tls", "agent", "health_interval" };
+
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                json_t *v = json_object_get(root, keys[i]);
+                if (!v)
+                        continue;
+                if (!c->link_settings && !(c->link_settings = json_object()))
+                        return -ENOMEM;
+                if (json_object_set(c->link_settings, keys[i], v) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+const struct json_t *policy_link_settings(const struct policy_config *c)
+{
+        return c->link_settings;
+}
+
 void pools_agents_done(struct policy_config *c)
 {
+        json_decref(c->link_settings);
+        c->link_settings = NULL;
         for (size_t i = 0; i < c->n_pools; i++) {
                 free(c->pools[i].name);
                 strv_free(c->pools[i].members);
@@ -415,6 +440,9 @@ int settings_parse(const struct jctx *x, json_t *root, struct policy_config *c,
                 "pools",
                 "agents",
                 "projects",
+                "tls",
+                "agent",
+                "health_interval",
                 NULL,
         };
         struct daemon_settings *s = &c->settings;
@@ -433,7 +461,8 @@ int settings_parse(const struct jctx *x, json_t *root, struct policy_config *c,
                         if (r < 0 || (r = replace_str(&s->state_dir, str)) < 0)
                                 return r;
                 }
-                if ((r = parse_agents(x, root, c)) < 0 || (r = parse_pools(x, root, c)) < 0)
+                if ((r = parse_agents(x, root, c)) < 0 || (r = parse_pools(x, root, c)) < 0 ||
+                    (r = keep_link_settings(root, c)) < 0)
                         return r;
         } else if ((r = pools_default(c)) < 0) {
                 return r;

@@ -28,7 +28,8 @@ struct row {
 
 #define SETTINGS_KEYS                                                                              \
         "socket, socket_mode, socket_group, state_dir, uid_range, capacity, queue_limit, "        \
-        "default_timeout, retention, kill_grace, root_always_allowed, pools, agents, projects"
+        "default_timeout, retention, kill_grace, root_always_allowed, pools, agents, projects, "  \
+        "tls, agent, health_interval"
 
 static const struct row rows[] = {
         { "syntax error (trailing comma)",
