@@ -588,6 +588,43 @@ START_TEST(kill_counts_processes)
 }
 END_TEST
 
+/* Keeps forking: every process forks and then exits or keeps looping, so the
+ * set of pids changes all the time (pids.max bounds how many at once). */
+static int fork_storm(void *arg)
+{
+        for (;;) {
+                pid_t p = fork();
+                if (p > 0 && (getpid() & 1))
+                        _exit(0);
+                if (p < 0)
+                        usleep(100);
+        }
+}
+
+START_TEST(destroy_beats_forking_step)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .memory_bytes = 256 * MIB, .pids_max = 32 };
+        struct step_cgroup *s;
+        struct child c;
+        char name[64];
+        unsigned n = 0;
+
+        name_for(name, sizeof(name), "storm");
+        s = step(m, name, &l);
+        c = spawn(fork_storm, NULL);
+        ck_assert_int_eq(cgroup_step_attach(s, c.pid), 0);
+        go(&c);
+        usleep(200000);
+        ck_assert_int_eq(cgroup_step_count(s, &n), 0);
+        ck_assert_uint_gt(n, 1);
+        ck_assert_int_eq(cgroup_step_destroy(s), 0);
+        assert_gone(name);
+        (void)wait_status(c.pid);
+        cgroup_step_abandon(s);
+}
+END_TEST
+
 START_TEST(abandon_guard_removes)
 {
         _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
@@ -809,7 +846,8 @@ static Suite *cgroup_suite(const char *only)
                 layout_detected, invalid_names_refused, limits_written_to_kernel,
                 zero_means_unlimited, small_cpu_quota_clamped, duplicate_name_refused,
                 attach_in_every_controller, memory_limit_oom_kills, pids_limit_blocks_fork,
-                cpu_usage_grows, kill_counts_processes, abandon_guard_removes,
+                cpu_usage_grows, kill_counts_processes, destroy_beats_forking_step,
+                abandon_guard_removes,
                 leftovers_of_crash_removed, partial_leftover_removed,
                 live_steps_of_others_untouched, missing_controller_reported,
                 readonly_hierarchy_reported, cost_per_step,
