@@ -185,17 +185,31 @@ class PolicyDaemonTest(unittest.TestCase):
 
     def test_attach_and_cancel_need_the_policy_too(self):
         with self.d.client() as c:
-            acc = c.run("beta", argv=["/bin/sleep", "30"], wait=False)
+            acc = c.run("alpha", argv=["/bin/sh", "-c", "echo started; sleep 30"], wait=False)
             step = acc["step"]
+            # not admitted to alpha: may neither cancel nor attach
             out = self.peer(MALLORY, MALLORY, [], lambda m: m.cancel(step))
             self.assertEqual(out["error"], "permission-denied", out)
-            out = self.peer(ALICE, ALICE, [], lambda m: m.attach(step, wait=False))
+            out = self.peer(MALLORY, MALLORY, [], lambda m: m.attach(step, wait=False))
             self.assertEqual(out["error"], "permission-denied", out)
-            # bob is admitted to beta: he may cancel root's step
-            out = self.peer(BOB, BOB, [], lambda b: b.cancel(step)["type"])
-            self.assertNotIn("error", out, out)
+            out = self.peer(BOB, BOB, [], lambda m: m.attach(step, wait=False))
+            self.assertEqual(out["error"], "permission-denied", out)
+            # alice is admitted to alpha: she may attach to root's step
+            out = self.peer(ALICE, ALICE, [], lambda a: a.attach(step, wait=False)["type"])
+            self.assertEqual(out, {"ok": "attached"})
+            c.cancel(step)
             run = c.follow(acc)
             self.assertEqual(run.reason, "cancelled")
+
+        # bob may cancel his own step in beta (it outlives his connection); mallory may not
+        step = self.peer(BOB, BOB, [],
+                         lambda b: b.run("beta", argv=["/bin/sleep", "30"], wait=False)["step"])["ok"]
+        out = self.peer(MALLORY, MALLORY, [], lambda m: m.cancel(step))
+        self.assertEqual(out["error"], "permission-denied", out)
+        out = self.peer(BOB, BOB, [], lambda b: b.cancel(step)["type"])
+        self.assertEqual(out, {"ok": "cancelling"})
+        with self.d.client() as c:
+            self.assertEqual(c.attach(step).reason, "cancelled")
 
     def test_root_not_always_allowed(self):
         self.write_settings(root_always_allowed=False)
@@ -249,7 +263,11 @@ class PolicyDaemonTest(unittest.TestCase):
             "sleep 1\n"
             "ls -a /work\n"
             "find / -xdev -name '%s' 2>/dev/null | head -n 3\n"
-            "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done | grep -c 'sleep 4' || true\n"
+            "sleep 7 &\n"
+            "ps() { for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done; }\n"
+            "ps | grep -c '[s]leep 7' || true\n"
+            "ps | grep -c '[s]leep 4' || true\n"
+            "kill %%1\n"
             "ls %s >/dev/null 2>&1 && echo state-visible || echo state-hidden\n"
             % (secret, self.d.state))
         with self.d.client() as ca, self.d.client() as cb:
@@ -266,7 +284,8 @@ class PolicyDaemonTest(unittest.TestCase):
             self.assertTrue(310000 <= u <= 310099, u)
         self.assertEqual(a[1:], ["still-here", secret])
         self.assertNotIn(secret, run_b.stdout.decode())   # not in its /work, not anywhere
-        self.assertEqual(b[-2], "0")                          # alpha's processes are invisible
+        self.assertEqual(b[-3], "1")                          # its own processes are visible,
+        self.assertEqual(b[-2], "0")                          # alpha's are not
         self.assertEqual(b[-1], "state-hidden")
         # the uids are remembered for the next steps and restarts
         with open(os.path.join(self.d.state, "ids", "alpha")) as f:
