@@ -36,7 +36,7 @@ static const char *const web_project =
         "  \"comment\": \"everything set\",\n"
         "  \"allow\": {\"users\": [\"daemon\", 4242], \"groups\": [\"adm\", \"4343\"]},\n"
         "  \"user\": \"bin\", \"group\": 4444,\n"
-        "  \"limits\": {\"memory\": \"512M\", \"pids\": 100, \"cpu\": 1.5, \"nofile\": 4096,\n"
+        "  \"limits\": {\"comment_why\": \"ignored\", \"memory\": \"512M\", \"pids\": 100, \"cpu\": 1.5, \"nofile\": 4096,\n"
         "             \"fsize\": \"unlimited\", \"tmp\": \"64M\"},\n"
         "  \"network\": \"bridge\",\n"
         "  \"bridge\": {\"name\": \"br-ci\", \"address\": \"10.77.0.5/24\", \"gateway\": \"10.77.0.1\"},\n"
@@ -588,6 +588,50 @@ START_TEST(bad_requests)
 }
 END_TEST
 
+START_TEST(default_profile_override_rootfs_and_group)
+{
+        struct scratch s;
+        struct policy_config *c;
+        struct launch_spec *spec = NULL;
+        char *argv[] = { "/bin/true", NULL };
+        struct step_request req = { .project = "img", .argv = argv };
+        char err[512];
+
+        scratch_make(&s);
+        /* seccomp.d/default.json replaces the built-in default */
+        scratch_write(&s, "seccomp.d/default.json", STRICT_PROFILE);
+        scratch_write(&s, "projects.d/img.json", "{\"rootfs\": \"/usr\", \"group\": \"adm\"}");
+        c = load_ok(&s);
+        ck_assert_int_eq(policy_resolve(c, &req, &spec, err, sizeof(err)), 0);
+        ck_assert_ptr_nonnull(spec->seccomp);
+        ck_assert_uint_eq(spec->seccomp->n_rules, 2);
+        ck_assert_str_eq(spec->rootfs, "/usr");
+        /* an allocated uid with a named group */
+        ck_assert_uint_ge(spec->uid, policy_settings(c)->uid_min);
+        ck_assert_uint_eq(spec->gid, getgrnam("adm")->gr_gid);
+        launch_spec_free(spec);
+        policy_config_unref(c);
+        scratch_remove(&s);
+}
+END_TEST
+
+START_TEST(load_options)
+{
+        struct policy_config *c = NULL;
+        struct policy_error e;
+        struct policy_load_options o = { .state_dir = "relative/state" };
+
+        ck_assert_int_eq(policy_load_with("/nonexistent", &o, &c, &e), -EINVAL);
+        ck_assert_ptr_null(c);
+        ck_assert_str_eq(e.message, "the state folder must be an absolute path");
+        /* without options: the state folder of stepd.json, or the built-in one */
+        ck_assert_int_eq(policy_load("/nonexistent", &c, &e), 0);
+        ck_assert_str_eq(policy_settings(c)->state_dir, STEPD_STATEDIR);
+        ck_assert_str_eq(policy_config_dir(c), "/nonexistent");
+        policy_config_unref(c);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("policy");
@@ -608,6 +652,8 @@ int main(void)
         tcase_add_test(tc, explain_names_everything);
         tcase_add_test(tc, reload_is_independent);
         tcase_add_test(tc, bad_requests);
+        tcase_add_test(tc, default_profile_override_rootfs_and_group);
+        tcase_add_test(tc, load_options);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

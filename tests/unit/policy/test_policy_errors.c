@@ -153,6 +153,15 @@ static const struct row rows[] = {
         { "empty uid range",
           { { "stepd.json", "{\"uid_range\": {\"min\": 9000, \"max\": 100}}" } },
           "%D/stepd.json", 1, 15, "uid_range", "the range is empty: max 100 is below min 9000" },
+        { "root filesystem that is not a folder",
+          { { "projects.d/web.json", "{\"rootfs\": \"/etc/passwd\"}" } },
+          "%D/projects.d/web.json", 1, 12, "rootfs", "\"/etc/passwd\" is not a folder" },
+        { "broken seccomp profile",
+          { { "seccomp.d/strict.json", "{\n  \"defaultAction\": \"SCMP_ACT_NOPE\"\n}\n" } },
+          "%D/seccomp.d/strict.json", 2, 3, "defaultAction",
+          "unknown action \"SCMP_ACT_NOPE\" (expected SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, "
+          "SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_KILL, SCMP_ACT_TRAP, "
+          "SCMP_ACT_TRACE or SCMP_ACT_LOG)" },
         { "columns count characters, not bytes",
           { { "projects.d/web.json", "{\"comment\": \"h\xc3\xa9llo w\xc3\xb6rld\", \"cache\": 1}" } },
           "%D/projects.d/web.json", 1, 37, "cache", "expected true or false, got an integer" },
