@@ -154,7 +154,7 @@ static int open_ids_dir(const char *state, bool create, int *ret)
 
         if (asprintf(&path, "%s/ids", state) < 0)
                 return -ENOMEM;
-        if (create && (r = mkdir_p(path, 0755)) < 0)
+        if (create && (r = mkdir_p(path, 0700)) < 0)
                 return r;
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
