@@ -241,16 +241,20 @@ static void on_sync(struct daemon *d, struct watch *w, uint32_t events)
 
         if (s->state == STEP_DONE)
                 return;
+        /* The sandbox closes the sync fd itself at EOF: take it out of the
+         * epoll set while it is surely still open, put it back if it stays.
+         * (DEL on a closed fd number could hit another step's fd.) */
+        watch_del(d, w);
+        s->sync_open = false;
         int r = sandbox_step_on_sync(s->sbx);
 
         if (r == SANDBOX_SYNC_STARTED)
                 mark_running(d, s);
-        if (r == SANDBOX_SYNC_EOF || r < 0) {
-                if (r < 0)
-                        log_warning_errno(r, "event=sync-error step=%s", s->id);
-                watch_del(d, w);
-                s->sync_open = false;
-        }
+        if (r < 0)
+                log_warning_errno(r, "event=sync-error step=%s", s->id);
+        if (r >= 0 && r != SANDBOX_SYNC_EOF && sandbox_step_sync_fd(s->sbx) == w->fd &&
+            watch_add(d, w, EPOLLIN) == 0)
+                s->sync_open = true;
 }
 
 static void on_pidfd(struct daemon *d, struct watch *w, uint32_t events)
@@ -259,11 +263,18 @@ static void on_pidfd(struct daemon *d, struct watch *w, uint32_t events)
 
         if (s->state == STEP_DONE)
                 return;
+        /* reap reads the sync fd to its end and closes it: unwatch first */
+        if (s->sync_open) {
+                watch_del(d, &s->sync_w);
+                s->sync_open = false;
+        }
+        watch_del(d, w);
         int r = sandbox_step_reap(s->sbx, &s->reap_result);
 
-        if (r == -EAGAIN)
+        if (r == -EAGAIN) {
+                (void)watch_add(d, w, EPOLLIN);
                 return;
-        watch_del(d, w);
+        }
         s->reaped = true;
         if (r < 0) {
                 log_errno(r, "event=reap-error step=%s", s->id);
