@@ -15,7 +15,7 @@
 
 static const struct command *const commands[] = {
         &command_run, &command_attach, &command_logs,   &command_cancel,
-        &command_ps,  &command_status, &command_result,
+        &command_ps,  &command_status, &command_result, &command_agents,
 };
 
 static void usage(FILE *f)

@@ -34,7 +34,7 @@ struct command {
 };
 
 extern const struct command command_run, command_attach, command_logs, command_cancel,
-        command_ps, command_status, command_result;
+        command_ps, command_status, command_result, command_agents;
 
 /* One line "stepctl: ..." on stderr. Returns EXIT_STEPCTL. */
 int stepctl_fail(const char *fmt, ...) _printf_(1, 2);

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/* stepctl agents: the members of the supervisor's pools (docs/agents.md). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "stepctl/stepctl.h"
+
+static int parse_args(struct stepctl *ctl, int argc, char **argv)
+{
+        static const struct option options[] = { COMMON_LONG_OPTIONS, {} };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+                r = stepctl_common_option(ctl, &command_agents, c);
+                if (r == 2)
+                        return 0;
+                if (r == 0)
+                        return stepctl_bad_option(&command_agents, argv, c);
+        }
+        if (optind < argc)
+                return stepctl_usage_error("agents", "unexpected argument '%s'", argv[optind]);
+        return -1;
+}
+
+static void last_seen(const json_t *a, char *buf, size_t len)
+{
+        json_t *v = json_object_get(a, "last_seen_usec");
+        uint64_t now = now_realtime_usec(), t;
+
+        if (!strcmp(json_string_value(json_object_get(a, "name")) ?: "", "builtin")) {
+                snprintf(buf, len, "now");
+                return;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+                snprintf(buf, len, "never");
+                return;
+        }
+        t = (uint64_t)json_integer_value(v);
+        snprintf(buf, len, "%" PRIu64 "s ago", t < now ? (now - t) / 1000000 : 0);
+}
+
+static void print_row(const json_t *a)
+{
+        char seen[32], load[32];
+        const char *err = json_string_value(json_object_get(a, "error"));
+        bool healthy = json_is_true(json_object_get(a, "healthy"));
+
+        last_seen(a, seen, sizeof(seen));
+        snprintf(load, sizeof(load), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(a, "running")),
+                 json_integer_value(json_object_get(a, "capacity")));
+        printf("%-16s %-22s %-9s %-9s %-6" JSON_INTEGER_FORMAT " %-10s %-12s%s%s\n",
+               json_string_value(json_object_get(a, "name")) ?: "?",
+               json_string_value(json_object_get(a, "address")) ?: "?",
+               healthy ? "healthy" : "down", load,
+               json_integer_value(json_object_get(a, "queued")), seen,
+               json_string_value(json_object_get(a, "version")) ?: "-",
+               !healthy && err && *err ? " " : "", !healthy && err ? err : "");
+}
+
+static int agents_main(struct stepctl *ctl, int argc, char **argv)
+{
+        json_t *reply = NULL, *list, *a;
+        size_t i;
+        int r = parse_args(ctl, argc, argv);
+
+        if (r >= 0)
+                return r;
+        r = stepctl_request(ctl, NULL, "agents", NULL, &reply);
+        if (r != 0)
+                return r;
+        if (ctl->json) {
+                r = stepctl_print_json(reply) < 0 ? EXIT_STEPCTL : 0;
+                json_decref(reply);
+                return r;
+        }
+        list = json_object_get(reply, "agents");
+        if (!json_is_array(list)) {
+                json_decref(reply);
+                return stepctl_fail("bad message from stepd: `agents` without a list");
+        }
+        printf("%-16s %-22s %-9s %-9s %-6s %-10s %s\n", "MEMBER", "ADDRESS", "HEALTH", "LOAD",
+               "QUEUED", "LAST SEEN", "VERSION");
+        json_array_foreach(list, i, a)
+                print_row(a);
+        json_decref(reply);
+        return 0;
+}
+
+const struct command command_agents = {
+        .name = "agents",
+        .run = agents_main,
+        .summary = "list the pools' members: health, load, last contact, version",
+        .usage = "Usage: stepctl agents\n"
+                 "\n"
+                 "List the built-in worker and every configured agent with its health\n"
+                 "(the supervisor probes each agent over TLS every health_interval),\n"
+                 "load (running/capacity), queued steps, when it last answered, and the\n"
+                 "version it runs. A member that is down shows why.\n"
+                 "\n"
+                 "Options: --socket PATH, --json (the reply as one JSON line), -h/--help\n",
+};
