@@ -150,7 +150,7 @@ class ConcurrencyTest(DaemonTest):
         def worker(i):
             try:
                 with self.d.connect() as c:
-                    for j in range(3):
+                    for j in range(5):
                         tag = "client-%d-step-%d" % (i, j)
                         run = c.run(argv=["/bin/sh", "-c",
                                           "echo %s; head -c 100000 /dev/zero; echo %s >&2" % (tag, tag)])
