@@ -159,3 +159,9 @@ bool policy_builtin_projects(const struct policy_config *c);
  * project shows the uid it would get. -ENOENT/-EINVAL as policy_authorize. */
 int policy_explain(const struct policy_config *c, const char *project, FILE *f, char *err,
                    size_t err_len);
+
+/* Things that load fine but will probably not work or not do what the admin
+ * means (a bridge that does not exist, nobody admitted to a project, ...):
+ * one sentence each, for `stepd check-config` and the daemon's log. Returns
+ * a vector (free with strv_free), empty when all is well; NULL on ENOMEM. */
+char **policy_warnings(const struct policy_config *c);

@@ -2,9 +2,11 @@
 /* stepd check-config [--config DIR] [--state DIR] [PROJECT]
  *
  * Validates a configuration folder exactly as the daemon loads it and prints
- * the first error as FILE:LINE:COL: KEY: MESSAGE (exit 1). With a project
- * name, explains what a step of that project can see and do (exit 1 if the
- * project does not exist). Never writes anything. */
+ * the first error as FILE:LINE:COL: KEY: MESSAGE (exit 1); warnings (valid,
+ * but probably not meant) go to stderr as "warning: ..." and do not change
+ * the exit status. With a project name, explains what a step of that
+ * project can see and do (exit 1 if the project does not exist). Never
+ * writes anything. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -48,6 +50,15 @@ static void summary(const struct policy_config *c)
                (unsigned)policy_settings(c)->uid_max);
 }
 
+/* On stderr, so stdout stays the summary or the explanation. */
+static void print_warnings(const struct policy_config *c)
+{
+        _cleanup_strv_free_ char **w = policy_warnings(c);
+
+        for (char **s = w; s && *s; s++)
+                fprintf(stderr, "warning: %s\n", *s);
+}
+
 int verb_check_config(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -82,6 +93,7 @@ int verb_check_config(int argc, char **argv)
                 fprintf(stderr, "%s\n", buf);
                 return 1;
         }
+        print_warnings(c);
         if (optind == argc) {
                 summary(c);
                 return 0;

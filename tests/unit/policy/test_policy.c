@@ -632,6 +632,48 @@ START_TEST(load_options)
 }
 END_TEST
 
+START_TEST(warnings)
+{
+        struct scratch s;
+        struct policy_config *c;
+        char **w, want[512];
+
+        scratch_make(&s);
+        write_good(&s);
+        c = load_ok(&s);
+        w = policy_warnings(c);
+        ck_assert_ptr_nonnull(w);
+        scratch_expand(&s, "%D/stepd.json: project \"tiny\": \"allow\" admits nobody but root",
+                       want, sizeof(want));
+        ck_assert_str_eq(w[0], want);
+        scratch_expand(&s,
+                       "%D/stepd.json: project \"tiny\": seccomp \"unconfined\": steps run without a system call filter",
+                       want, sizeof(want));
+        ck_assert_str_eq(w[1], want);
+        scratch_expand(&s,
+                       "%D/projects.d/web.json: project \"web\": bridge \"br-ci\" does not exist (yet): steps will fail to start",
+                       want, sizeof(want));
+        ck_assert_str_eq(w[2], want);
+        scratch_expand(&s,
+                       "%D/projects.d/web.json: project \"web\": mounts[1]: steps may write to host folder /var/tmp",
+                       want, sizeof(want));
+        ck_assert_str_eq(w[3], want);
+        ck_assert_ptr_null(w[4]);
+        strv_free(w);
+        policy_config_unref(c);
+
+        /* nothing to say about the built-in default */
+        scratch_remove(&s);
+        scratch_make(&s);
+        c = load_ok(&s);
+        w = policy_warnings(c);
+        ck_assert_ptr_null(w[0]);
+        strv_free(w);
+        policy_config_unref(c);
+        scratch_remove(&s);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("policy");
@@ -654,6 +696,7 @@ int main(void)
         tcase_add_test(tc, bad_requests);
         tcase_add_test(tc, default_profile_override_rootfs_and_group);
         tcase_add_test(tc, load_options);
+        tcase_add_test(tc, warnings);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
