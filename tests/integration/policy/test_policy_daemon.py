@@ -7,6 +7,7 @@ allowlist, and two projects' steps at once that cannot see each other."""
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -293,6 +294,23 @@ class PolicyDaemonTest(unittest.TestCase):
             self.assertEqual(int(f.read()), uid_a)
         with open(os.path.join(self.d.state, "ids", "beta")) as f:
             self.assertEqual(int(f.read()), uid_b)
+
+    def test_uid_survives_restart(self):
+        with self.d.client() as c:
+            first = c.run("beta", argv=["/usr/bin/id", "-u"])
+        self.assertEqual(first.reason, "exited", first.stderr)
+        self.d.stop()
+        self.d.start()
+        with self.d.client() as c:
+            again = c.run("beta", argv=["/usr/bin/id", "-u"])
+            other = c.run("alpha", argv=["/usr/bin/id", "-u"])
+        self.assertEqual(again.stdout, first.stdout)
+        self.assertNotEqual(other.stdout, first.stdout)
+        for out in (first.stdout, other.stdout):
+            uid = int(out)
+            self.assertTrue(310000 <= uid <= 310099, uid)
+            with self.assertRaises(KeyError):
+                pwd.getpwuid(uid)  # allocation never takes a passwd user's uid
 
 
 if __name__ == "__main__":
