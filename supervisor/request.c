@@ -270,6 +270,11 @@ void request_dispatch(struct daemon *d, struct client *c, json_t *obj)
                 client_drop(d, c, PROTO_E_HANDSHAKE_REQUIRED, "the first frame must be hello");
         } else if (k < 0) {
                 refuse(d, c, &r, NULL, &e);
+        } else if (!handlers[r.type]) {
+                e = (struct proto_error){ PROTO_E_UNKNOWN_TYPE, "" };
+                snprintf(e.message, sizeof(e.message), "request type '%s' is not served here",
+                         proto_type_to_string(r.type));
+                refuse(d, c, &r, NULL, &e);
         } else {
                 log_debug("event=request client=%llu uid=%u type=%s", (unsigned long long)c->id,
                           (unsigned)c->cred.uid, proto_type_to_string(r.type));

@@ -122,6 +122,10 @@ void client_free(struct daemon *d, struct client *c)
                 TAILQ_REMOVE(&d->dirty, c, dirty_link);
         TAILQ_REMOVE(&d->clients, c, link);
         watch_del(d, &c->w);
+        /* shutdown first: a copy of the fd held elsewhere (a step's init
+         * forked while this client was connected) must not keep the
+         * connection open */
+        (void)shutdown(c->w.fd, SHUT_RDWR);
         safe_close(c->w.fd);
         frame_reader_done(&c->in);
         frame_buffer_done(&c->out);
@@ -256,6 +260,7 @@ static void refuse_connection(int fd, const char *msg)
 
         if (o && frame_encode(o, &f, &len) == 0)
                 (void)send(fd, f, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)shutdown(fd, SHUT_RDWR);
         safe_close(fd);
 }
 

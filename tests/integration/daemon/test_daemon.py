@@ -385,6 +385,24 @@ class HostileTest(DaemonTest):
                 c.send_raw(data)
                 self.expect_closed_with(c, code)
 
+    def test_closed_connection_really_closes_while_steps_run(self):
+        # c is connected when the step starts (its sandbox is forked from
+        # the daemon); closing c must still end c's connection at once
+        c = self.d.connect(timeout=5)
+        with self.d.connect() as r:
+            acc = r.call({"type": "run", "project": "demo", "argv": ["/bin/sleep", "8"]})
+            self.assertEqual(acc["type"], "accepted")
+            self.assertTrue(wait_until(lambda: r.call({"type": "status"})["running"] == 1))
+            time.sleep(0.3)
+            c.send_raw(struct.pack(">I", 0))
+            self.assertEqual(c.recv()["code"], "bad-frame")
+            t0 = time.time()
+            self.assertIsNone(c.recv())
+            self.assertLess(time.time() - t0, 2)
+            c.close()
+            r.call({"type": "cancel", "step": acc["step"]})
+            self.assertEqual(collect(r, acc["step"]).reason, "cancelled")
+
     def test_handshake_required(self):
         c = self.d.connect(hello=False)
         c.send({"type": "status"})
