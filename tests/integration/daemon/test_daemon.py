@@ -512,6 +512,9 @@ class HostileTest(DaemonTest):
         self.assertNotIn("Sanitizer", self.d.log())
 
     def test_non_root_denied(self):
+        owner = self.d.connect()
+        acc = owner.call({"type": "run", "project": "demo", "argv": ["/bin/sleep", "30"]})
+        self.assertEqual(acc["type"], "accepted")
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -522,8 +525,16 @@ class HostileTest(DaemonTest):
                 os.setresgid(65534, 65534, 65534)
                 os.setresuid(65534, 65534, 65534)
                 with Conn(self.d.sock) as c:
+                    others = []
+                    for req in ({"type": "cancel", "step": acc["step"]},
+                                {"type": "attach", "step": acc["step"]},
+                                {"type": "result", "step": acc["step"]}):
+                        others.append(c.call(req).get("code"))
+                    lst = c.call({"type": "list"})
+                    others.append(str(len(lst["steps"])))
                     rep = c.call({"type": "run", "project": "demo", "argv": ["/bin/true"]})
-                    code = "%s:%s:%s" % (rep.get("type"), rep.get("code"), rep.get("message"))
+                    code = "%s:%s:%s:%s" % (",".join(others), rep.get("type"), rep.get("code"),
+                                            rep.get("message"))
             except Exception as e:  # noqa: BLE001
                 code = "exception:" + repr(e)
             os.write(w, code.encode())
@@ -537,10 +548,16 @@ class HostileTest(DaemonTest):
             got += chunk
         os.close(r)
         os.waitpid(pid, 0)
-        kind, code, message = got.decode().split(":", 2)
+        others, kind, code, message = got.decode().split(":", 3)
+        # another uid may not cancel, attach to or see root's step
+        self.assertEqual(others, "permission-denied,permission-denied,permission-denied,0", got)
         self.assertEqual((kind, code), ("error", "permission-denied"), got)
         self.assertIn("65534", message)
-        self.assertEqual(os.listdir(os.path.join(self.d.state, "steps")), [])
+        self.assertEqual(os.listdir(os.path.join(self.d.state, "steps")), [acc["step"]])
+        # the step was not disturbed
+        owner.call({"type": "cancel", "step": acc["step"]})
+        self.assertEqual(collect(owner, acc["step"]).reason, "cancelled")
+        owner.close()
 
 
 class ConnectionCapTest(DaemonTest):
