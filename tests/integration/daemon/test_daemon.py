@@ -201,6 +201,20 @@ class QueueTest(DaemonTest):
             self.assertEqual(run_b.reason, "exited")
             self.assertEqual(run_b.stdout, b"second\n")
 
+    def test_drain_rejects_queued(self):
+        with self.d.connect() as a:
+            ra = a.call({"type": "run", "project": "demo", "argv": ["/bin/sh", "-c", "sleep 1; echo a"]})
+            rb = a.call({"type": "run", "project": "demo", "argv": ["/bin/sh", "-c", "echo b"]})
+            self.assertEqual(rb["queue_position"], 1)
+            os.kill(self.d.proc.pid, signal.SIGTERM)
+            run_b = collect(a, rb["step"])
+            run_a = collect(a, ra["step"])
+        self.assertEqual(run_b.reason, "rejected")  # never started: safe to send elsewhere
+        self.assertEqual(run_b.stdout, b"")
+        self.assertEqual(run_a.reason, "exited")
+        self.assertEqual(run_a.stdout, b"a\n")
+        self.assertEqual(self.d.proc.wait(timeout=20), 0)
+
     def test_cancel_queued(self):
         with self.d.connect() as a:
             ra = a.call({"type": "run", "project": "demo", "argv": ["/bin/sleep", "30"]})
@@ -224,6 +238,21 @@ class KillTest(DaemonTest):
         self.assertEqual(run.reason, "timeout", run.result)
         self.assertGreaterEqual(run.result["wall_ms"], 600)
         self.assertLess(wall, 10)
+
+    def test_timeout_of_a_step_that_ignores_sigterm(self):
+        # SIG_IGN is inherited: neither sh nor sleep die of SIGTERM; the kill
+        # after the grace period (2 s by default) ends them
+        marker = "1003.%d" % os.getpid()
+        t0 = time.time()
+        with self.d.connect() as c:
+            run = c.run(argv=["/bin/sh", "-c", "trap '' TERM; sleep %s; echo survived" % marker],
+                        timeout_ms=300)
+        wall = time.time() - t0
+        self.assertEqual(run.reason, "timeout", run.result)
+        self.assertNotIn(b"survived", run.stdout)
+        self.assertGreater(wall, 1.5)
+        self.assertLess(wall, 8)
+        self.assertEqual(processes_with("sleep\0" + marker), [])
 
     def test_cancel_kills_everything(self):
         marker = "1000.%d" % os.getpid()
