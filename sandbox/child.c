@@ -108,12 +108,18 @@ static int run_step(const struct sandbox_plan *p, enum setup_step id, setup_fn f
         int r;
 
         rep->what[0] = 0;
-        if (p->fail_step == (int)id) {
-                snprintf(rep->what, sizeof(rep->what), "STEPD_TEST_FAIL_STEP");
+        /* The test hook fails a step before it runs; wait-go after it, so
+         * that the parent's "go" still arrives and the failure is reported
+         * from where a real one would be. */
+        if (p->fail_step == (int)id && id != STEP_WAIT_GO) {
                 r = -ECANCELED;
         } else {
                 r = fn ? fn(p, rep->what, sizeof(rep->what)) : 0;
+                if (r >= 0 && p->fail_step == (int)id)
+                        r = -ECANCELED;
         }
+        if (r == -ECANCELED && p->fail_step == (int)id)
+                snprintf(rep->what, sizeof(rep->what), "STEPD_TEST_FAIL_STEP");
         if (r < 0) {
                 rep->step = id;
                 rep->err = -r;

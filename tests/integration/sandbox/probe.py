@@ -103,6 +103,7 @@ def fork_many(n):
                 err = e
                 break
             if pid == 0:
+                os.close(w)
                 os.read(r, 1)
                 os._exit(0)
             pids.append(pid)

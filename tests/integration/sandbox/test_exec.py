@@ -226,14 +226,16 @@ def has_cap(bit):
     return False
 
 
-def processes_with(marker):
+def processes_with(marker, start=False):
+    marker = marker.encode().decode("unicode_escape").encode()
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker.encode().decode("unicode_escape").encode() in f.read():
+                cmdline = f.read()
+                if cmdline.startswith(marker) if start else marker in cmdline:
                     found.append(int(pid))
         except OSError:
             pass
@@ -267,7 +269,7 @@ class TestTeardown(ExecTestCase):
 
     def running_launcher(self):
         return subprocess.Popen([STEPD, "exec", "--state", self.state, "--uid", str(UID),
-                                 "--gid", str(GID), "--", "/bin/sleep", "2"],
+                                 "--gid", str(GID), "--", "/bin/sleep", "2.0421"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def test_launcher_is_protected_from_oom_killer(self):
@@ -288,7 +290,7 @@ class TestTeardown(ExecTestCase):
             time.sleep(0.5)
             with open(f"/proc/{proc.pid}/cgroup") as f:
                 launcher = f.read()
-            sleeper = [p for p in processes_with("sleep\x002") if p != proc.pid]
+            sleeper = [p for p in processes_with("/bin/sleep\\x002.0421\\x00", start=True)]
             self.assertEqual(len(sleeper), 1, sleeper)
             with open(f"/proc/{sleeper[0]}/cgroup") as f:
                 step = f.read()
