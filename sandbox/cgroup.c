@@ -15,7 +15,8 @@
  *   fork, gone when we die) is what tells a live step from a leftover.
  * - Leftovers: cgroup_manager_new() walks `<own>/stepd` of every hierarchy;
  *   a directory that nobody holds a lock on belongs to no living manager, so
- *   its processes are killed and it is removed.
+ *   its processes are killed and it is removed (an empty one only once it is
+ *   2 s old: it may be a step another manager is just creating).
  *   Two stepd processes (or test runs) sharing a hierarchy never touch each
  *   other's live steps.
  * - Processes are listed from cgroup.procs of every hierarchy and deduplicated
@@ -25,11 +26,9 @@
  * - Removal happens only once a cgroup is empty: libcgroup's delete would
  *   otherwise migrate survivors to the parent, out of the step's limits.
  *
- * Caveats: a POSIX lock is dropped when this process closes *any* fd of the
+ * Caveat: a POSIX lock is dropped when this process closes *any* fd of the
  * locked directory, so nothing else in the daemon may open a step directory
- * (the v2 clone fd is O_PATH, whose close does not drop locks). A step that a
- * second manager is creating in the instant this one starts (mkdir done,
- * lock not yet taken) can be swept; its creator then fails that step.
+ * (the v2 clone fd is O_PATH, whose close does not drop locks).
  *
  * Cost (dev machine, v1 hybrid, 4 hierarchies, 5 values, unit test figure):
  * create ~720 us, attach ~190 us, stats ~60 us, destroy ~290 us: ~1.3 ms a
@@ -772,31 +771,45 @@ static bool locked(const struct lock_set *set, const struct stat *st)
         return false;
 }
 
-/* Kill what is in <base>/<name> of hierarchy hi and remove it. */
-static void remove_leftover(struct cgroup_manager *m, size_t hi, const char *name)
+/* An unlocked directory may also be a step another manager is creating right
+ * now (mkdir done, lock not yet taken). Such a step has no process yet, so
+ * an empty directory is only swept once it is older than this. */
+#define YOUNG_EMPTY_USEC 2000000ULL
+
+/* The unlocked directories named `name`, as one step; its oldest birth. */
+static struct step_cgroup *leftover_new(struct cgroup_manager *m, const int *base_fd,
+                                        const struct lock_set *locks, const char *name,
+                                        uint64_t *ret_born)
 {
         struct step_cgroup *s = step_new(m);
-        const struct hierarchy *h = &m->h[hi];
+        uint64_t born = UINT64_MAX;
+        struct stat st;
 
-        if (!s)
-                return;
-        s->path[hi] = path_join(h->base, name);
-        if (s->path[hi])
-                s->cg[hi] = cgroup_new_cgroup(s->path[hi]);
-        for (size_t i = 0; s->cg[hi] && i < h->n_ctrls; i++)
-                cgroup_add_controller(s->cg[hi], h->ctrls[i]);
-        if (s->cg[hi])
-                (void)cgroup_step_destroy(s); /* best effort */
-        step_free(s);
+        for (size_t hi = 0; s && hi < m->n_h; hi++) {
+                const struct hierarchy *h = &m->h[hi];
+
+                if (base_fd[hi] < 0 || fstatat(base_fd[hi], name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISDIR(st.st_mode) || locked(locks, &st))
+                        continue;
+                s->path[hi] = path_join(h->base, name);
+                if (s->path[hi])
+                        s->cg[hi] = cgroup_new_cgroup(s->path[hi]);
+                for (size_t i = 0; s->cg[hi] && i < h->n_ctrls; i++)
+                        cgroup_add_controller(s->cg[hi], h->ctrls[i]);
+                born = MIN(born, (uint64_t)st.st_ctim.tv_sec * 1000000ULL +
+                                         (uint64_t)st.st_ctim.tv_nsec / 1000);
+        }
+        *ret_born = born;
+        return s;
 }
 
-/* Names of the directories in <base>. Raw readdir: libcgroup's tree walk
- * opens every step directory (see read_posix_locks for why that hurts). */
-static int list_steps(const struct hierarchy *h, int *ret_fd, char ***ret)
+/* Add the names of the directories in <base> to *names; keep a fd of <base>.
+ * Raw readdir: libcgroup's tree walk opens every step directory (see
+ * read_posix_locks for why that hurts). */
+static int list_steps(const struct hierarchy *h, int *ret_fd, char ***names)
 {
         char full[PATH_MAX];
         struct dirent *de;
-        char **names = NULL;
         DIR *d;
         int fd;
 
@@ -809,37 +822,48 @@ static int list_steps(const struct hierarchy *h, int *ret_fd, char ***ret)
                 safe_close(fd);
                 return -errno;
         }
-        while ((de = readdir(d)))
-                if (de->d_type == DT_DIR && !streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        (void)strv_push(&names, de->d_name);
+        while ((de = readdir(d))) {
+                bool seen = false;
+
+                if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                for (char **n = *names; n && *n && !seen; n++)
+                        seen = streq(*n, de->d_name);
+                if (!seen)
+                        (void)strv_push(names, de->d_name);
+        }
         closedir(d);
         *ret_fd = fd;
-        *ret = names;
         return 0;
 }
 
-/* A step directory nobody holds a lock on belongs to a manager that died. */
+/* Steps nobody holds a lock on belong to managers that died: kill and remove. */
 static void remove_leftovers(struct cgroup_manager *m)
 {
-        for (size_t hi = 0; hi < m->n_h; hi++) {
-                _cleanup_strv_free_ char **names = NULL;
-                _cleanup_close_ int fd = -1;
-                struct lock_set locks = { 0 };
+        _cleanup_strv_free_ char **names = NULL;
+        struct lock_set locks = { 0 };
+        int fd[_CTRL_MAX];
 
-                /* names first, locks second: a step made in between is seen locked */
-                if (list_steps(&m->h[hi], &fd, &names) < 0 || read_posix_locks(&locks) < 0) {
-                        free(locks.st);
-                        continue;
-                }
+        for (size_t hi = 0; hi < _CTRL_MAX; hi++)
+                fd[hi] = -1;
+        for (size_t hi = 0; hi < m->n_h; hi++)
+                (void)list_steps(&m->h[hi], &fd[hi], &names);
+        /* names first, locks second: a step made in between is seen locked */
+        if (read_posix_locks(&locks) == 0)
                 for (char **n = names; n && *n; n++) {
-                        struct stat st;
+                        struct pid_set set = { 0 };
+                        uint64_t born;
+                        struct step_cgroup *s = leftover_new(m, fd, &locks, *n, &born);
 
-                        if (fstatat(fd, *n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-                            !locked(&locks, &st))
-                                remove_leftover(m, hi, *n);
+                        if (s && step_pids(s, &set) == 0 &&
+                            (set.n > 0 || now_realtime_usec() >= born + YOUNG_EMPTY_USEC))
+                                (void)cgroup_step_destroy(s); /* best effort */
+                        free(set.p);
+                        step_free(s);
                 }
-                free(locks.st);
-        }
+        free(locks.st);
+        for (size_t hi = 0; hi < _CTRL_MAX; hi++)
+                safe_close(fd[hi]);
 }
 
 struct cgroup_manager *cgroup_manager_free(struct cgroup_manager *m)
