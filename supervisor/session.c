@@ -27,6 +27,15 @@
 #define CLIENT_LINGER_USEC (5 * 1000000ull)
 #define READS_PER_EVENT 4
 
+/* What the loop waits for on c: input unless closing or half-closed by
+ * the peer, output while a send would block. */
+static void client_update_events(struct daemon *d, struct client *c)
+{
+        uint32_t ev = (c->closing || c->read_shut ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0);
+
+        (void)watch_mod(d, &c->w, ev);
+}
+
 void client_mark_dirty(struct daemon *d, struct client *c)
 {
         if (c->dirty)
@@ -104,8 +113,8 @@ void client_drop(struct daemon *d, struct client *c, enum proto_error_code code,
         c->closing_since = now_monotonic_usec();
         log_info("event=client-drop client=%llu uid=%u code=%s", (unsigned long long)c->id,
                  (unsigned)c->cred.uid, proto_error_code_to_string(code));
-        (void)watch_mod(d, &c->w, EPOLLOUT);
         c->want_out = true;
+        client_update_events(d, c);
         client_mark_dirty(d, c);
 }
 
@@ -150,14 +159,13 @@ static void client_flush(struct daemon *d, struct client *c)
                 if (c->closing || !attach_pump(d, c))
                         break;
         }
-        if (c->closing && r == 0)
+        /* a peer that only shut its sending side still gets its steps'
+         * events; it is done when those are written */
+        if (r == 0 && (c->closing || (c->read_shut && TAILQ_EMPTY(&c->attachments))))
                 return client_free(d, c);
-        if (r == 1 && !c->want_out) {
-                c->want_out = true;
-                (void)watch_mod(d, &c->w, c->closing ? EPOLLOUT : EPOLLIN | EPOLLOUT);
-        } else if (r == 0 && c->want_out) {
-                c->want_out = false;
-                (void)watch_mod(d, &c->w, EPOLLIN);
+        if ((r == 1) != c->want_out) {
+                c->want_out = r == 1;
+                client_update_events(d, c);
         }
 }
 
@@ -215,7 +223,7 @@ static void on_client(struct daemon *d, struct watch *w, uint32_t events)
 {
         struct client *c = container_of(w, struct client, w);
 
-        if ((events & EPOLLERR) || (c->closing && (events & EPOLLHUP))) {
+        if ((events & EPOLLERR) || ((c->closing || c->read_shut) && (events & EPOLLHUP))) {
                 client_free(d, c); /* nothing more can be written */
                 return;
         }
@@ -223,12 +231,19 @@ static void on_client(struct daemon *d, struct watch *w, uint32_t events)
                 client_flush(d, c); /* may free c */
                 return;
         }
-        if (c->closing)
+        if (c->closing || c->read_shut)
                 return;
         for (int i = 0; i < READS_PER_EVENT; i++) {
                 int r = frame_reader_fill(&c->in, c->w.fd);
                 if (r == -EAGAIN)
                         break;
+                if (r == 0 && frame_reader_pending(&c->in) == 0 &&
+                    (!TAILQ_EMPTY(&c->attachments) || frame_buffer_size(&c->out) > 0)) {
+                        c->read_shut = true; /* half-closed: keep sending */
+                        client_update_events(d, c);
+                        client_mark_dirty(d, c);
+                        return;
+                }
                 if (r <= 0) {
                         if (frame_reader_pending(&c->in) > 0)
                                 log_info("event=client-truncated client=%llu pending=%zu",

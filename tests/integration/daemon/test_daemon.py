@@ -110,6 +110,27 @@ class BasicTest(DaemonTest):
         self.assertTrue(run.stdout.startswith(data))
         self.assertTrue(run.stdout.endswith(b"/.stepd-script\n"), run.stdout[-40:])
 
+    def test_half_closed_client_gets_its_events(self):
+        # like `socat` with a request on stdin: send, shut the sending side,
+        # read to the end
+        c = self.d.connect(hello=False)
+        c.send_raw(frame({"type": "hello", "version": 1}) +
+                   frame({"type": "run", "req": 1, "project": "demo",
+                          "argv": ["/bin/sh", "-c", "sleep 0.3; echo half"]}))
+        c.sock.shutdown(socket.SHUT_WR)
+        evs = []
+        while True:
+            ev = c.recv()
+            if ev is None:
+                break
+            evs.append(ev)
+        c.close()
+        self.assertEqual([e["type"] for e in evs][:2], ["hello", "accepted"])
+        self.assertEqual(evs[-1]["type"], "exit")  # then the server closed
+        self.assertEqual(evs[-1]["result"]["reason"], "exited")
+        out = b"".join(base64.b64decode(e["data"]) for e in evs if e["type"] == "output")
+        self.assertEqual(out, b"half\n")
+
     def test_status_list_result(self):
         with self.d.connect() as c:
             run = c.run(argv=["/bin/true"])
