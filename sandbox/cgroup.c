@@ -855,7 +855,7 @@ static void remove_leftovers(struct cgroup_manager *m)
                         uint64_t born;
                         struct step_cgroup *s = leftover_new(m, fd, &locks, *n, &born);
 
-                        if (s && step_pids(s, &set) == 0 &&
+                        if (s && born != UINT64_MAX && step_pids(s, &set) == 0 &&
                             (set.n > 0 || now_realtime_usec() >= born + YOUNG_EMPTY_USEC))
                                 (void)cgroup_step_destroy(s); /* best effort */
                         free(set.p);
