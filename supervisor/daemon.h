@@ -115,7 +115,8 @@ struct client {
         bool dirty;
         bool want_out;            /* EPOLLOUT registered */
         bool closing;             /* flush what is left, then close */
-        bool read_shut;
+        bool read_shut;           /* the peer shut its sending side */
+        bool dropped_slow;        /* we dropped it: its steps are unaffected */
 };
 TAILQ_HEAD(client_list, client);
 

@@ -103,8 +103,10 @@ void client_drop(struct daemon *d, struct client *c, enum proto_error_code code,
 {
         if (c->closing)
                 return;
-        if (code == PROTO_E_SLOW_CLIENT)
+        if (code == PROTO_E_SLOW_CLIENT) {
                 frame_buffer_truncate_unstarted(&c->out);
+                c->dropped_slow = true;
+        }
         json_auto_t *o = proto_error_new(false, 0, NULL, code, msg);
         if (o)
                 (void)frame_buffer_append_json(&c->out, o);

@@ -479,7 +479,8 @@ void step_client_gone(struct daemon *d, struct client *c)
                 if (s->owner != c)
                         continue;
                 s->owner = NULL;
-                if (s->cancel_on_disconnect && s->state != STEP_DONE)
+                /* dropping a slow client is our doing, not a disconnect */
+                if (s->cancel_on_disconnect && s->state != STEP_DONE && !c->dropped_slow)
                         step_cancel(d, s, STEP_REASON_CANCELLED, "the client disconnected");
         }
 }
