@@ -384,6 +384,10 @@ static int daemon_setup(struct daemon *d)
         r = sandbox_context_new(&d->sandbox, err, sizeof(err));
         if (r < 0)
                 return log_errno(r, "event=fatal sandbox: %s", err);
+        const char *warn = sandbox_context_warning(d->sandbox);
+        if (warn)
+                log_warning("event=sandbox-warning %s", warn);
+        log_info("event=sandbox cgroups=%s", sandbox_context_cgroup_layout(d->sandbox));
         r = store_recover(d);
         if (r < 0)
                 return log_errno(r, "event=fatal cannot read %s/steps", d->state_dir);
