@@ -218,6 +218,12 @@ void request_dispatch(struct daemon *d, struct client *c, json_t *obj);
 
 /* step.c */
 struct step *step_find(struct daemon *d, const char *id);
+/* What drives a step, whoever runs it (the local sandbox here; an
+ * executor elsewhere can call the same): started, a chunk of output
+ * (LOG_STREAM_*; to the log, then to attached clients), the one end. */
+void step_mark_running(struct daemon *d, struct step *s);
+void step_output(struct daemon *d, struct step *s, int stream, const uint8_t *data, size_t n);
+void step_finish(struct daemon *d, struct step *s, const struct step_result *r);
 int step_create(struct daemon *d, struct client *c, const struct proto_request *req,
                 struct step **ret, struct proto_error *err);
 void step_schedule(struct daemon *d);

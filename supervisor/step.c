@@ -12,7 +12,7 @@
  *     pidfd      → sandbox_step_reap(): the result
  *     timerfd    → timeout: sandbox_step_terminate(); after kill_grace + 1 s
  *                  the same timer fires again as a backstop: sandbox_step_kill()
- *   step_end()      once reaped AND both pipes at EOF (so every byte is in the
+ *   step_finish()   once reaped AND both pipes at EOF (so every byte is in the
  *                   log and queued to clients before `exit`): result.json,
  *                   working folder removed, sandbox freed, next queued started
  *
@@ -142,7 +142,7 @@ static void release_live(struct daemon *d, struct step *s)
 }
 
 /* The one place a step ends. */
-static void step_end(struct daemon *d, struct step *s, const struct step_result *r)
+void step_finish(struct daemon *d, struct step *s, const struct step_result *r)
 {
         char line[256];
         bool was_live = s->state == STEP_STARTING || s->state == STEP_RUNNING;
@@ -176,7 +176,7 @@ static void step_end_early(struct daemon *d, struct step *s, enum step_reason re
         struct step_result r = { .reason = reason, .exit_code = -1 };
 
         snprintf(r.message, sizeof(r.message), "%s", message);
-        step_end(d, s, &r);
+        step_finish(d, s, &r);
 }
 
 static void maybe_end(struct daemon *d, struct step *s)
@@ -186,10 +186,10 @@ static void maybe_end(struct daemon *d, struct step *s)
         struct step_result r = s->reap_result;
         if (s->killing && (r.reason == STEP_REASON_EXITED || r.reason == STEP_REASON_SIGNALED))
                 r.reason = s->kill_reason;
-        step_end(d, s, &r);
+        step_finish(d, s, &r);
 }
 
-static void mark_running(struct daemon *d, struct step *s)
+void step_mark_running(struct daemon *d, struct step *s)
 {
         if (s->state != STEP_STARTING)
                 return;
@@ -197,6 +197,18 @@ static void mark_running(struct daemon *d, struct step *s)
         json_auto_t *ev = json_pack("{s:s, s:s}", "type", "started", "step", s->id);
         if (ev)
                 attach_broadcast(d, s, ev);
+}
+
+void step_output(struct daemon *d, struct step *s, int stream, const uint8_t *data, size_t n)
+{
+        uint64_t offset = s->output_bytes;
+
+        step_mark_running(d, s);
+        (void)store_log_append(d, s, stream, data, n);
+        s->output_bytes += n;
+        d->metrics.output_bytes += n;
+        attach_broadcast_output(d, s, stream == LOG_STREAM_STDOUT ? "stdout" : "stderr", offset,
+                                data, n);
 }
 
 static void read_output(struct daemon *d, struct step *s, struct watch *w, int stream)
@@ -216,13 +228,7 @@ static void read_output(struct daemon *d, struct step *s, struct watch *w, int s
                 maybe_end(d, s);
                 return;
         }
-        mark_running(d, s);
-        uint64_t offset = s->output_bytes;
-        (void)store_log_append(d, s, stream, d->iobuf, (size_t)n);
-        s->output_bytes += (uint64_t)n;
-        d->metrics.output_bytes += (uint64_t)n;
-        attach_broadcast_output(d, s, stream == LOG_STREAM_STDOUT ? "stdout" : "stderr", offset,
-                                d->iobuf, (size_t)n);
+        step_output(d, s, stream, d->iobuf, (size_t)n);
 }
 
 static void on_stdout(struct daemon *d, struct watch *w, uint32_t events)
@@ -249,7 +255,7 @@ static void on_sync(struct daemon *d, struct watch *w, uint32_t events)
         int r = sandbox_step_on_sync(s->sbx);
 
         if (r == SANDBOX_SYNC_STARTED)
-                mark_running(d, s);
+                step_mark_running(d, s);
         if (r < 0)
                 log_warning_errno(r, "event=sync-error step=%s", s->id);
         if (r >= 0 && r != SANDBOX_SYNC_EOF && sandbox_step_sync_fd(s->sbx) == w->fd &&
@@ -440,7 +446,7 @@ static void step_start(struct daemon *d, struct step *s)
                                            .setup_errno = -r };
                 snprintf(res.setup_step, sizeof(res.setup_step), "spawn");
                 snprintf(res.message, sizeof(res.message), "%s", err[0] ? err : strerror(-r));
-                return step_end(d, s, &res);
+                return step_finish(d, s, &res);
         }
         d->metrics.steps_started++;
         r = watch_step_fds(d, s);
