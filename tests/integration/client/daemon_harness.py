@@ -24,7 +24,8 @@ PROJECT = "clienttest"
 
 # Capacity 2, short kill grace: the tests run long steps next to short ones.
 SETTINGS = '{"capacity": 2, "queue_limit": 8, "kill_grace": "1s"}\n'
-PROJECT_POLICY = '{}\n'
+# The environment tests pass CLIENT_TEST_* variables; nothing else is allowed.
+PROJECT_POLICY = '{"env_allow": ["CLIENT_TEST_*"]}\n'
 
 
 class DaemonTestCase(unittest.TestCase):

@@ -106,12 +106,17 @@ class PythonClient(DaemonTestCase):
         self.assertEqual((err["type"], err["code"]), ("error", "handshake-required"))
         self.assertIsNone(c.recv())  # closed
 
-    def test_unsupported_version(self):
+    def test_versions(self):
+        # A newer client gets the highest version both speak: 1.
         c = Client(self.sock)
         self.addCleanup(c.close)
+        self.assertEqual(c.hello(version=99)["version"], 1)
+        d = Client(self.sock)
+        self.addCleanup(d.close)
         with self.assertRaises(StepdError) as cm:
-            c.hello(version=99)
+            d.hello(version=0)
         self.assertEqual(cm.exception.code, "unsupported-version")
+        self.assertIsNone(d.recv())  # closed
 
     def test_bad_frames_close_only_that_connection(self):
         other = self.client()
