@@ -147,6 +147,8 @@ void step_finish(struct daemon *d, struct step *s, const struct step_result *r)
         char line[256];
         bool was_live = s->state == STEP_STARTING || s->state == STEP_RUNNING;
 
+        if (s->state == STEP_DONE)
+                return; /* exactly one end */
         s->result = *r;
         s->ended_usec = now_realtime_usec();
         if (was_live && s->result.wall_usec == 0)
