@@ -261,8 +261,15 @@ static int parse_option(struct daemon_options *o, int c, const char *arg)
 
         switch (c) {
         case OPT_CONFIG: o->config_dir = arg; return 0;
-        case OPT_SOCKET: o->socket_path = arg; return 0;
-        case OPT_STATE: o->state_dir = arg; return 0;
+        case OPT_SOCKET:
+        case OPT_STATE:
+                if (arg[0] != '/')
+                        return -EINVAL; /* absolute paths only */
+                if (c == OPT_SOCKET)
+                        o->socket_path = arg;
+                else
+                        o->state_dir = arg;
+                return 0;
         case OPT_METRICS_FILE:
                 if (arg[0] != '/')
                         return -EINVAL;
