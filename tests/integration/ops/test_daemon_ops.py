@@ -198,5 +198,45 @@ class DaemonOpsTest(unittest.TestCase):
         self.assertEqual(self.complete(["stepd", "check-config", "oth"], env), {"other-proj"})
 
 
+
+@unittest.skipIf(os.geteuid() != 0, "stepd needs root")
+class JournalLogTest(unittest.TestCase):
+    """Under systemd (JOURNAL_STREAM set) every log line starts with the
+    journald priority prefix and is `level=L event=E key=value...`."""
+
+    def test_priority_prefixes(self):
+        tmp = tempfile.mkdtemp(prefix="stepd-ops-log-")
+        try:
+            sock = os.path.join(tmp, "s.sock")
+            d = subprocess.Popen(
+                [STEPD, "daemon", "--socket", sock, "--state", os.path.join(tmp, "state"),
+                 "--config", os.path.join(tmp, "none")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                env=dict(os.environ, JOURNAL_STREAM="8:1234"), text=True)
+            try:
+                deadline = time.monotonic() + 15
+                while not os.path.exists(sock):
+                    self.assertIsNone(d.poll(), "stepd exited")
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.05)
+                r = subprocess.run([STEPCTL, "--socket", sock, "run", "-p", "logproj", "--",
+                                    "/bin/true"], capture_output=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+            finally:
+                d.send_signal(signal.SIGTERM)
+                _out, err = d.communicate(timeout=30)
+            lines = err.splitlines()
+            self.assertTrue(lines)
+            levels = {"<%d>" % i: n for i, n in enumerate(
+                ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"])}
+            for line in lines:
+                m = re.match(r"^(<[0-7]>)level=([a-z]+) event=[a-z-]+( |$)", line)
+                self.assertIsNotNone(m, line)
+                self.assertEqual(levels[m.group(1)], m.group(2), line)
+            self.assertTrue(any(" event=step-end " in l for l in lines), lines)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
