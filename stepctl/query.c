@@ -134,8 +134,7 @@ static int result_main(struct stepctl *ctl, int argc, char **argv)
         return 0;
 }
 
-/* Commands without arguments: only the common options. */
-static int parse_no_args(struct stepctl *ctl, const struct command *cmd, int argc, char **argv)
+int stepctl_parse_no_args(struct stepctl *ctl, const struct command *cmd, int argc, char **argv)
 {
         static const struct option options[] = { COMMON_LONG_OPTIONS, {} };
         int c, r;
@@ -190,7 +189,7 @@ static int ps_main(struct stepctl *ctl, int argc, char **argv)
         _cleanup_client_json_ json_t *reply = NULL;
         json_t *steps, *st;
         size_t i;
-        int r = parse_no_args(ctl, &command_ps, argc, argv);
+        int r = stepctl_parse_no_args(ctl, &command_ps, argc, argv);
 
         if (r >= 0)
                 return r;
@@ -223,7 +222,7 @@ static void print_status_member(const json_t *reply, const char *key, const char
 static int status_main(struct stepctl *ctl, int argc, char **argv)
 {
         _cleanup_client_json_ json_t *reply = NULL;
-        int r = parse_no_args(ctl, &command_status, argc, argv);
+        int r = stepctl_parse_no_args(ctl, &command_status, argc, argv);
 
         if (r >= 0)
                 return r;

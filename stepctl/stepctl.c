@@ -14,8 +14,8 @@
 #include "stepctl/stepctl.h"
 
 static const struct command *const commands[] = {
-        &command_run, &command_attach, &command_logs,   &command_cancel,
-        &command_ps,  &command_status, &command_result, &command_agents,
+        &command_run,    &command_attach, &command_logs,   &command_cancel,  &command_ps,
+        &command_status, &command_result, &command_agents, &command_metrics, &command_reload,
 };
 
 static void usage(FILE *f)

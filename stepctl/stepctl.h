@@ -34,7 +34,8 @@ struct command {
 };
 
 extern const struct command command_run, command_attach, command_logs, command_cancel,
-        command_ps, command_status, command_result, command_agents;
+        command_ps, command_status, command_result, command_agents, command_metrics,
+        command_reload;
 
 /* One line "stepctl: ..." on stderr. Returns EXIT_STEPCTL. */
 int stepctl_fail(const char *fmt, ...) _printf_(1, 2);
@@ -57,6 +58,10 @@ enum {
 int stepctl_common_option(struct stepctl *ctl, const struct command *cmd, int c);
 /* Report the option getopt_long refused (opterr is off). */
 int stepctl_bad_option(const struct command *cmd, char **argv, int c);
+
+/* A command without arguments: only the common options. -1: go on, or an
+ * exit status (usage error printed, or 0 after --help). */
+int stepctl_parse_no_args(struct stepctl *ctl, const struct command *cmd, int argc, char **argv);
 
 /* Connect and say hello; on failure prints one line and returns -errno. */
 int stepctl_connect(const struct stepctl *ctl, struct client **ret);

@@ -24,8 +24,10 @@
 #include "stepctl/stepctl.h"
 
 /* How long `logs` waits for more backlog when stepd does not say how much
- * output there is (no `output_bytes` in `attached`). */
+ * output there is (no `output_bytes` in `attached`): it stops after a pause
+ * this long, or this long after attaching for a step that never pauses. */
 #define LOGS_IDLE_MS 300
+#define LOGS_MAX_USEC (10 * 1000 * 1000ULL)
 
 struct stream {
         const struct stepctl *ctl;
@@ -34,6 +36,7 @@ struct stream {
         char step[STEP_ID_MAX + 1];
         json_int_t req;
         uint64_t offset;
+        uint64_t attached_usec; /* monotonic, when `attached` came */
         int64_t until;       /* logs: stop at this offset; -1: unknown */
         bool attached;       /* `accepted`/`attached` seen */
         bool running;        /* attach/logs: the step is not done */
@@ -131,6 +134,7 @@ static int on_attached(struct stream *s, const json_t *m)
         json_t *n = json_object_get(m, "output_bytes");
 
         s->attached = true;
+        s->attached_usec = now_monotonic_usec();
         s->running = !state || strcmp(state, "done") != 0;
         if (json_is_integer(n) && json_integer_value(n) >= 0)
                 s->until = json_integer_value(n);
@@ -261,8 +265,11 @@ static int block_signals(sigset_t *old)
 /* logs without --follow: done once the backlog present at attach is out. */
 static bool logs_done(const struct stream *s)
 {
-        return s->o->until_now && s->attached && s->running && s->until >= 0 &&
-               s->offset >= (uint64_t)s->until;
+        if (!s->o->until_now || !s->attached || !s->running)
+                return false;
+        if (s->until >= 0)
+                return s->offset >= (uint64_t)s->until;
+        return now_monotonic_usec() - s->attached_usec > LOGS_MAX_USEC;
 }
 
 static int wait_ready(struct stream *s, int sfd)

@@ -264,5 +264,37 @@ class AroundAStep(DaemonTestCase):
         self.assertEqual((a.returncode, a.stdout), (6, b"one\ntwo\n"))
 
 
+class Admin(DaemonTestCase):
+    def test_metrics(self):
+        self.run_ok("run", "--project", PROJECT, "--", "/bin/true")
+        text = self.run_ok("metrics").stdout.decode()
+        self.assertRegex(text, r"(?m)^stepd_capacity 2$")
+        self.assertRegex(text, r"(?m)^# TYPE stepd_")
+        j = json.loads(self.run_ok("metrics", "--json").stdout)
+        self.assertEqual(j["type"], "metrics")
+        self.assertIn("stepd_capacity 2", j["text"])
+
+    def test_reload(self):
+        settings = os.path.join(self.conf, "stepd.json")
+        with open(settings) as f:
+            good = f.read()
+        self.assertEqual(self.run_ok("reload").stdout, b"reloaded\n")
+        try:
+            with open(settings, "w") as f:
+                f.write('{"capacity": "lots"}\n')
+            p = self.stepctl("reload")
+            self.assertEqual(p.returncode, 125)
+            self.assertTrue(p.stderr.startswith(b"stepctl: stepd: bad-config: "), p.stderr)
+            self.assertIn(b"stepd.json", p.stderr)
+            self.assertIn(b"capacity", p.stderr)
+            self.assertEqual(p.stderr.count(b"\n"), 1)
+            # The last good configuration stays in force.
+            st = json.loads(self.run_ok("status", "--json").stdout)
+            self.assertEqual(st["capacity"], 2)
+        finally:
+            with open(settings, "w") as f:
+                f.write(good)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
