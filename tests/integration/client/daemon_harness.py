@@ -9,6 +9,7 @@ it by its pid afterwards.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -45,18 +46,38 @@ class DaemonTestCase(unittest.TestCase):
         with open(os.path.join(cls.conf, "projects.d", PROJECT + ".json"), "w") as f:
             f.write(PROJECT_POLICY)
         cls.log = open(os.path.join(cls.tmp, "stepd.log"), "w+b")
+        try:
+            cls.start_daemon()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def start_daemon(cls):
+        """Start stepd on the class's paths (again, after stop_daemon or a kill)."""
         cls.daemon = subprocess.Popen(
             [STEPD, "daemon", "--socket", cls.sock, "--state", cls.state,
-             "--config", cls.conf],
+             "--config", cls.conf, "--drain-grace", "2s"],
             stdout=cls.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
-        while not os.path.exists(cls.sock):
-            if cls.daemon.poll() is not None or time.monotonic() > deadline:
-                log = cls.daemon_log()
+        while not cls.listening():
+            status = cls.daemon.poll()
+            if status is not None or time.monotonic() > deadline:
                 cls.stop_daemon()
                 raise RuntimeError("stepd did not start (status %s):\n%s"
-                                   % (cls.daemon.returncode if cls.daemon else "?", log))
+                                   % (status, cls.daemon_log()))
             time.sleep(0.05)
+
+    @classmethod
+    def listening(cls):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(cls.sock)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
 
     @classmethod
     def daemon_log(cls):

@@ -296,5 +296,27 @@ class Admin(DaemonTestCase):
                 f.write(good)
 
 
+class DaemonDies(DaemonTestCase):
+    def test_connection_lost_is_125_then_result_lost(self):
+        p = self.stepctl_bg("--json", "run", "--project", PROJECT, "--", "/bin/sh", "-c",
+                            "echo up; exec sleep 2")
+        step = json.loads(p.stdout.readline())["step"]
+        while json.loads(p.stdout.readline())["type"] != "output":
+            pass
+        self.daemon.kill()  # SIGKILL: no goodbye to the client
+        self.daemon.wait()
+        out, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 125)
+        self.assertEqual(err.decode(), "stepctl: connection to stepd lost while following "
+                         "step %s (stepctl attach %s --offset 3)\n" % (step, step))
+        time.sleep(2.5)  # the orphaned step ends by itself
+        self.start_daemon()
+        res = json.loads(self.run_ok("result", "--json", step).stdout)["result"]
+        self.assertEqual(res["reason"], "lost")
+        p = self.stepctl("attach", step)
+        self.assertEqual((p.returncode, p.stdout), (125, b"up\n"))
+        self.assertIn(b"step %s lost" % step.encode(), p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
