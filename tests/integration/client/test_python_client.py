@@ -84,6 +84,32 @@ class PythonClient(DaemonTestCase):
         again = d.attach(step, offset=3)
         self.assertEqual((again.output, again.reason), (b"lo\n", "cancelled"))
 
+    def test_queue(self):
+        # Capacity 2: a third step waits, learns its position, starts when a
+        # slot frees, and a cancelled queued step never starts.
+        holders = [self.client() for _ in range(2)]
+        accs = [h.run(PROJECT, argv=["/bin/sleep", "30"], wait=False) for h in holders]
+        for h, a in zip(holders, accs):
+            for ev in h.events(a["step"]):
+                if ev["type"] == "started":
+                    break
+        waiter, doomed = self.client(), self.client()
+        w = waiter.run(PROJECT, argv=["/bin/echo", "finally"], wait=False)
+        d = doomed.run(PROJECT, argv=["/bin/echo", "never"], wait=False)
+        self.assertEqual((w["queue_position"], d["queue_position"]), (1, 2))
+        self.assertEqual(self.client().status()["queued"], 2)
+        self.assertEqual(self.client().cancel(d["step"])["type"], "cancelling")
+        gone = doomed.follow(d)
+        self.assertEqual((gone.reason, gone.output), ("cancelled", b""))
+        self.assertNotIn("started", [e["type"] for e in gone.events])
+        self.client().cancel(accs[0]["step"])
+        run = waiter.follow(w)
+        self.assertEqual((run.stdout, run.exit_status), (b"finally\n", 0))
+        self.assertIn("started", [e["type"] for e in run.events])
+        self.client().cancel(accs[1]["step"])
+        for h, a in zip(holders, accs):
+            self.assertEqual(h.follow(a).reason, "cancelled")
+
     def test_errors_keep_connection(self):
         c = self.client()
         with self.assertRaises(StepdError) as cm:
