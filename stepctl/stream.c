@@ -82,7 +82,8 @@ static int detach(struct stream *s)
 {
         clear_queue_line(s);
         if (s->step[0])
-                stepctl_fail("detached from step %s; resume with: stepctl attach %s --offset %" PRIu64,
+                stepctl_fail("detached from step %s; resume with: stepctl attach %s "
+                             "--offset %" PRIu64,
                              s->step, s->step, s->offset);
         else
                 stepctl_fail("detached before the step was accepted");

@@ -237,6 +237,8 @@ class Client:
         finally:
             self._pending.extendleft(reversed(held))
 
+    call = request  # the name some tests use
+
     def events(self, step=None):
         """Yield messages up to and including the `exit` (of `step`, if
         given). An `error` without a req, or one about this step, raises."""
