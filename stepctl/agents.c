@@ -52,13 +52,13 @@ static void print_row(const json_t *a)
         snprintf(load, sizeof(load), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
                  json_integer_value(json_object_get(a, "running")),
                  json_integer_value(json_object_get(a, "capacity")));
-        printf("%-16s %-22s %-9s %-9s %-6" JSON_INTEGER_FORMAT " %-10s %-12s%s%s\n",
+        printf("%-16s %-22s %-9s %-9s %-6" JSON_INTEGER_FORMAT " %-10s %s%s%s\n",
                json_string_value(json_object_get(a, "name")) ?: "?",
                json_string_value(json_object_get(a, "address")) ?: "?",
                healthy ? "healthy" : "down", load,
                json_integer_value(json_object_get(a, "queued")), seen,
                json_string_value(json_object_get(a, "version")) ?: "-",
-               !healthy && err && *err ? " " : "", !healthy && err ? err : "");
+               !healthy && err && *err ? "  " : "", !healthy && err ? err : "");
 }
 
 static int agents_main(struct stepctl *ctl, int argc, char **argv)
