@@ -284,20 +284,20 @@ static int hello_accept(struct client *c, json_t *reply)
 int client_hello(struct client *c, const char *client_name, json_t **ret_reply)
 {
         _cleanup_client_json_ json_t *hello = NULL, *reply = NULL;
-        int r;
+        int r, k;
 
         hello = json_pack("{s:s, s:i, s:s}", "type", "hello", "version",
                           CLIENT_PROTOCOL_VERSION, "client", client_name ? client_name : "client");
         if (!hello)
                 return -ENOMEM;
         r = client_send(c, hello);
-        if (r < 0)
+        /* A server that refuses at once (too-many-connections) may have
+         * closed before our hello arrived: its error is still there to read. */
+        if (r < 0 && r != -EPIPE && r != -ECONNRESET)
                 return r;
-        r = client_recv(c, &reply);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ECONNRESET;
+        k = client_recv(c, &reply);
+        if (k <= 0)
+                return r < 0 ? r : k == 0 ? -ECONNRESET : k;
         r = hello_accept(c, reply);
         if (r < 0)
                 return r;

@@ -145,6 +145,35 @@ START_TEST(test_hello)
 }
 END_TEST
 
+START_TEST(test_hello_refused_before_hello)
+{
+        _cleanup_(client_freep) struct client *c = NULL;
+        _cleanup_close_ int peer = -1;
+        char text[256];
+
+        /* The server answers and closes before reading: our send fails, the
+         * error is still read. */
+        c = pair_client(&peer);
+        put_frame(peer, "{\"type\":\"error\",\"code\":\"too-many-connections\","
+                        "\"message\":\"64 open\"}");
+        peer = safe_close(peer);
+        ck_assert_int_eq(client_hello(c, "t", NULL), -EPROTO);
+        client_error_format(client_error(c), text, sizeof(text));
+        ck_assert_str_eq(text, "too-many-connections: 64 open");
+}
+END_TEST
+
+START_TEST(test_hello_closed)
+{
+        _cleanup_(client_freep) struct client *c = NULL;
+        _cleanup_close_ int peer = -1;
+
+        c = pair_client(&peer);
+        peer = safe_close(peer);
+        ck_assert_int_eq(client_hello(c, "t", NULL), -EPIPE);
+}
+END_TEST
+
 START_TEST(test_hello_wrong_version)
 {
         _cleanup_(client_freep) struct client *c = NULL;
@@ -317,6 +346,8 @@ int main(void)
         tcase_add_test(tc, test_send_frame_bytes);
         tcase_add_test(tc, test_hello);
         tcase_add_test(tc, test_hello_wrong_version);
+        tcase_add_test(tc, test_hello_refused_before_hello);
+        tcase_add_test(tc, test_hello_closed);
         tcase_add_test(tc, test_call_skips_events);
         tcase_add_test(tc, test_run_request);
         tcase_add_test(tc, test_result_from_json);
