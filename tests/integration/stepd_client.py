@@ -208,7 +208,10 @@ class Client:
 
     # -- requests -----------------------------------------------------------
     def hello(self, version=PROTOCOL_VERSION, client="stepd_client.py/1"):
-        self.send({"type": "hello", "version": version, "client": client})
+        try:
+            self.send({"type": "hello", "version": version, "client": client})
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused at once (too-many-connections): the error is there to read
         reply = self.recv()
         if reply is None:
             raise ProtocolError("connection closed during hello")

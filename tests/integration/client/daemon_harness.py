@@ -31,6 +31,7 @@ PROJECT_POLICY = '{"env_allow": ["CLIENT_TEST_*"]}\n'
 
 class DaemonTestCase(unittest.TestCase):
     daemon = None
+    daemon_args = []  # more `stepd daemon` options for a test class
 
     @classmethod
     def setUpClass(cls):
@@ -57,7 +58,7 @@ class DaemonTestCase(unittest.TestCase):
         """Start stepd on the class's paths (again, after stop_daemon or a kill)."""
         cls.daemon = subprocess.Popen(
             [STEPD, "daemon", "--socket", cls.sock, "--state", cls.state,
-             "--config", cls.conf, "--drain-grace", "2s"],
+             "--config", cls.conf, "--drain-grace", "2s"] + cls.daemon_args,
             stdout=cls.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
         while not cls.listening():

@@ -8,13 +8,14 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_harness import DaemonTestCase, PROJECT  # noqa: E402
+from daemon_harness import DaemonTestCase, PROJECT, STEPCTL  # noqa: E402
 
 
 def json_lines(data):
@@ -296,6 +297,48 @@ class Admin(DaemonTestCase):
                 f.write(good)
 
 
+class Terminal(DaemonTestCase):
+    def test_queue_position_on_a_terminal(self):
+        import pty
+        import stepd_client
+        holders = [stepd_client.connect(self.sock) for _ in range(1)]
+        self.addCleanup(lambda: [c.close() for c in holders])
+        # Capacity 2: one step from here, one from a stepctl, then a third waits.
+        acc = holders[0].run(PROJECT, argv=["/bin/sleep", "30"], wait=False)
+        other = self.stepctl_bg("run", "-p", PROJECT, "--", "/bin/sh", "-c",
+                                "echo running; exec sleep 30")
+        self.assertEqual(other.stdout.readline(), b"running\n")
+        master, slave = pty.openpty()
+        env = dict(os.environ, TERM="xterm")
+        env.pop("NO_COLOR", None)
+        waiter = subprocess.Popen([STEPCTL, "--socket", self.sock, "run", "-p", PROJECT, "--",
+                                   "/bin/echo", "finally"],
+                                  stdout=subprocess.PIPE, stderr=slave, env=env)
+        self.addCleanup(lambda: waiter.poll() is None and waiter.kill())
+        os.close(slave)
+        seen = b""
+        while b"position 1" not in seen:
+            seen += os.read(master, 4096)
+        holders[0].cancel(acc["step"])
+        out, _ = waiter.communicate(timeout=20)
+        self.assertEqual((waiter.returncode, out), (0, b"finally\n"))
+        try:
+            while True:
+                chunk = os.read(master, 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        except OSError:
+            pass
+        os.close(master)
+        text = seen.decode()
+        self.assertIn("queued, position 1", text)
+        self.assertIn("\r\033[K", text)  # the queue line is wiped when the step starts
+        self.assertRegex(text, r"\033\[32mexited code=0 wall=")
+        other.send_signal(signal.SIGINT)
+        other.communicate(timeout=20)
+
+
 class DaemonDies(DaemonTestCase):
     def test_connection_lost_is_125_then_result_lost(self):
         p = self.stepctl_bg("--json", "run", "--project", PROJECT, "--", "/bin/sh", "-c",
@@ -316,6 +359,23 @@ class DaemonDies(DaemonTestCase):
         p = self.stepctl("attach", step)
         self.assertEqual((p.returncode, p.stdout), (125, b"up\n"))
         self.assertIn(b"step %s lost" % step.encode(), p.stderr)
+
+
+class Limits(DaemonTestCase):
+    daemon_args = ["--max-connections", "2"]
+
+    def test_too_many_connections(self):
+        import stepd_client
+        held = [stepd_client.connect(self.sock) for _ in range(2)]
+        self.addCleanup(lambda: [c.close() for c in held])
+        p = self.stepctl("ps")
+        self.assertEqual(p.returncode, 125)
+        self.assertTrue(p.stderr.startswith(b"stepctl: stepd refused the connection: "
+                                            b"too-many-connections"), p.stderr)
+        self.assertEqual(p.stderr.count(b"\n"), 1)
+        held.pop().close()
+        time.sleep(0.2)
+        self.run_ok("ps")
 
 
 if __name__ == "__main__":
