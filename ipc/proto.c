@@ -88,6 +88,7 @@ static const struct member run_members[] = {
         { "idempotency_key", K_STRING, false },
         { "cancel_on_disconnect", K_BOOL, false },
         { "retry_safe", K_BOOL, false },
+        { "requires", K_OBJECT, false },
         { NULL },
 };
 static const struct member attach_members[] = {
@@ -114,6 +115,7 @@ static const struct request_type {
         [PROTO_RESULT] = { "result", step_members, decode_step },
         [PROTO_RELOAD] = { "reload", plain_members, NULL },
         [PROTO_METRICS] = { "metrics", plain_members, NULL },
+        [PROTO_AGENTS] = { "agents", plain_members, NULL },
 };
 
 const char *proto_type_to_string(enum proto_type t)
@@ -313,21 +315,21 @@ static int decode_env(struct proto_request *r, const json_t *o, struct proto_err
         return 0;
 }
 
-static int decode_labels(const json_t *o, struct proto_error *err)
+static int decode_labels(const json_t *o, const char *name, struct proto_error *err)
 {
         const char *key;
         json_t *v;
 
         if (json_object_size(o) > PROTO_LABELS_MAX)
-                return fail(err, PROTO_E_BAD_REQUEST, "member 'labels' has more than %d labels",
+                return fail(err, PROTO_E_BAD_REQUEST, "member '%s' has more than %d labels", name,
                             PROTO_LABELS_MAX);
         json_object_foreach((json_t *)o, key, v) {
                 if (!*key || strlen(key) > 128)
                         return fail(err, PROTO_E_BAD_REQUEST,
-                                    "member 'labels': a label name is empty or too long");
+                                    "member '%s': a label name is empty or too long", name);
                 if (!json_is_string(v) || json_string_length(v) > PROTO_STRING_MAX)
                         return fail(err, PROTO_E_BAD_REQUEST,
-                                    "member 'labels.%.64s' must be a string (<= %u bytes)", key,
+                                    "member '%s.%.64s' must be a string (<= %u bytes)", name, key,
                                     PROTO_STRING_MAX);
         }
         return 0;
@@ -397,7 +399,10 @@ static int decode_run(struct proto_request *r, struct proto_error *err)
         if (env && (k = decode_env(r, env, err)) < 0)
                 return k;
         run->labels = json_object_get(r->obj, "labels");
-        if (run->labels && (k = decode_labels(run->labels, err)) < 0)
+        if (run->labels && (k = decode_labels(run->labels, "labels", err)) < 0)
+                return k;
+        run->requires = json_object_get(r->obj, "requires");
+        if (run->requires && (k = decode_labels(run->requires, "requires", err)) < 0)
                 return k;
         if ((v = json_object_get(r->obj, "timeout_ms")))
                 run->timeout_ms = (uint64_t)json_integer_value(v);

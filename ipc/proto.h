@@ -63,6 +63,7 @@ enum proto_type {
         PROTO_RESULT,
         PROTO_RELOAD,
         PROTO_METRICS,
+        PROTO_AGENTS,
         _PROTO_TYPE_MAX,
 };
 const char *proto_type_to_string(enum proto_type t);
@@ -78,6 +79,7 @@ struct proto_run {
         char **env;              /* "KEY=VALUE", owned */
         uint64_t timeout_ms;     /* 0: default */
         json_t *labels;          /* borrowed object, may be NULL */
+        json_t *requires;        /* borrowed {label: value} an executor must have, may be NULL */
         const char *idempotency_key;
         bool cancel_on_disconnect;
         bool retry_safe;
