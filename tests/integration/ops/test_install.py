@@ -155,6 +155,29 @@ class InstallTest(unittest.TestCase):
             r = self.verify(["stepd.service"], rewrite=False)
             self.assertIn("is not executable", r.stderr)
 
+    def test_security_exposure(self):
+        """systemd's own review: stepd.service must stay at or below 7.0
+        (MEDIUM) and stepd-agent.service too; every option it still flags is
+        explained in the unit. A regression (a dropped option) fails here."""
+        tmp = tempfile.mkdtemp(prefix="stepd-security-")
+        try:
+            for n in ("stepd.service", "stepd-agent.service", "stepd.socket"):
+                with open(self.path(self.unitdir + "/" + n)) as f:
+                    text = f.read().replace(self.sbindir + "/stepd",
+                                            self.path(self.sbindir + "/stepd"))
+                with open(os.path.join(tmp, n), "w") as f:
+                    f.write(text)
+            for n in ("stepd.service", "stepd-agent.service"):
+                r = run("systemd-analyze", "security", "--offline=yes", "--threshold=70", n,
+                        cwd=tmp)
+                self.assertEqual(r.returncode, 0, r.stdout[-300:] + r.stderr)
+                m = re.search(r"Overall exposure level for %s: ([0-9.]+)" % re.escape(n),
+                              r.stdout)
+                self.assertIsNotNone(m, r.stdout[-300:])
+                self.assertLessEqual(float(m.group(1)), 7.0)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_verify_catches_a_typo(self):
         tmp = tempfile.mkdtemp(prefix="stepd-verify-")
         try:
