@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "supervisor/agents.h"
 #include "supervisor/daemon.h"
 #include "supervisor/metrics.h"
 
@@ -116,15 +117,17 @@ static void format_agents(const struct metrics_view *v, FILE *f)
                 fputs("\"} 1\n", f);
         }
         static const char *const names[] = { "stepd_agent_up", "stepd_agent_steps_running",
-                                             "stepd_agent_capacity" };
-        static const char *const helps[] = { "1 when the agent is reachable and healthy.",
-                                             "Steps the agent runs for us.",
-                                             "Capacity the agent reported." };
+                                             "stepd_agent_capacity",
+                                             "stepd_agent_steps_forwarded" };
+        static const char *const helps[] = { "1 when the agent answers and is healthy.",
+                                             "Steps the agent reported running.",
+                                             "Capacity the agent reported.",
+                                             "Our steps on the agent that have not ended." };
         for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
                 family(f, names[k], "gauge", helps[k]);
                 for (size_t i = 0; i < v->n_agents; i++) {
                         const struct metrics_agent *a = &v->agents[i];
-                        unsigned vals[] = { a->up, a->running, a->capacity };
+                        unsigned vals[] = { a->up, a->running, a->capacity, a->forwarded };
                         if (!a->known)
                                 continue;
                         fprintf(f, "%s{agent=\"", names[k]);
@@ -175,22 +178,32 @@ int metrics_write_file(const char *path, const char *text, size_t len)
         return r;
 }
 
-static size_t agents_view(struct daemon *d, struct metrics_agent **ret)
+size_t metrics_agents_view(const struct policy_config *c, struct agents *A,
+                           struct metrics_agent **ret)
 {
         const struct policy_agent *pa = NULL;
-        size_t n = d->config ? policy_agents(d->config, &pa) : 0;
+        size_t n = c ? policy_agents(c, &pa) : 0;
         struct metrics_agent *a = n ? calloc(n, sizeof(*a)) : NULL;
 
         if (!a)
                 return 0;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+                const struct agent *ag = agents_find(A, pa[i].name);
                 a[i] = (struct metrics_agent){ .name = pa[i].name, .address = pa[i].address };
+                if (!ag || (!ag->seen && !ag->error[0]))
+                        continue; /* not probed yet: health unknown */
+                a[i].known = true;
+                a[i].up = ag->healthy;
+                a[i].running = ag->running;
+                a[i].capacity = ag->capacity;
+                a[i].forwarded = ag->inflight;
+        }
         *ret = a;
         return n;
 }
 
-static int render(struct daemon *d, const struct metrics_histogram *durations, bool stamp,
-                  char **ret, size_t *ret_len)
+static int render(struct daemon *d, const struct metrics_histogram *durations,
+                  struct agents *A, bool stamp, char **ret, size_t *ret_len)
 {
         _cleanup_free_ struct metrics_agent *agents = NULL;
         struct metrics_view v = {
@@ -213,7 +226,7 @@ static int render(struct daemon *d, const struct metrics_histogram *durations, b
 
         memcpy(v.steps_ended, d->metrics.steps_ended, sizeof(v.steps_ended));
         memcpy(v.requests_rejected, d->metrics.requests_refused, sizeof(v.requests_rejected));
-        v.n_agents = agents_view(d, &agents);
+        v.n_agents = metrics_agents_view(d->config, A, &agents);
         v.agents = agents;
         FILE *f = open_memstream(&buf, &len);
         if (!f)
@@ -231,18 +244,30 @@ static int render(struct daemon *d, const struct metrics_histogram *durations, b
         return 0;
 }
 
+int metrics_render_agents(struct daemon *d, const struct metrics_histogram *durations,
+                          struct agents *agents, char **ret, size_t *ret_len)
+{
+        return render(d, durations, agents, false, ret, ret_len);
+}
+
 int metrics_render(struct daemon *d, const struct metrics_histogram *durations, char **ret,
                    size_t *ret_len)
 {
-        return render(d, durations, false, ret, ret_len);
+        return render(d, durations, NULL, false, ret, ret_len);
+}
+
+int metrics_write_textfile_agents(struct daemon *d, const struct metrics_histogram *durations,
+                                  struct agents *agents, const char *path)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r = render(d, durations, agents, true, &text, &len);
+
+        return r < 0 ? r : metrics_write_file(path, text, len);
 }
 
 int metrics_write_textfile(struct daemon *d, const struct metrics_histogram *durations,
                            const char *path)
 {
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        int r = render(d, durations, true, &text, &len);
-
-        return r < 0 ? r : metrics_write_file(path, text, len);
+        return metrics_write_textfile_agents(d, durations, NULL, path);
 }

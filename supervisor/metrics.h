@@ -18,6 +18,7 @@
 
 #include "common/result.h"
 #include "ipc/proto.h"
+#include "policy/policy.h"
 
 /* Upper bounds of the step-duration buckets, in seconds; +Inf is implied. */
 #define METRICS_DURATION_BOUNDS { 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 10800 }
@@ -39,8 +40,9 @@ struct metrics_agent {
         const char *address;
         bool known;
         bool up;
-        unsigned running;
-        unsigned capacity;
+        unsigned running;   /* what it reported running (for anyone) */
+        unsigned capacity;  /* what it reported */
+        unsigned forwarded; /* our steps on it that have not ended */
 };
 
 /* Everything one exposition shows. */
@@ -69,10 +71,23 @@ int metrics_format(const struct metrics_view *v, FILE *f);
 int metrics_write_file(const char *path, const char *text, size_t len);
 
 struct daemon;
+struct agents;
 /* The daemon's exposition in a new buffer (free()). The histogram is passed
- * separately so this module does not dictate where the daemon keeps it. */
+ * separately so this module does not dictate where the daemon keeps it.
+ * Configured agents appear as stepd_agent_info only (health unknown). */
 int metrics_render(struct daemon *d, const struct metrics_histogram *durations, char **ret,
                    size_t *ret_len);
 /* metrics_render() + metrics_write_file(): for the daemon's periodic tick. */
 int metrics_write_textfile(struct daemon *d, const struct metrics_histogram *durations,
                            const char *path);
+/* The same with each configured agent's health from the remote executor's
+ * view (agents.h; NULL: unknown): stepd_agent_up and friends. */
+int metrics_render_agents(struct daemon *d, const struct metrics_histogram *durations,
+                          struct agents *agents, char **ret, size_t *ret_len);
+int metrics_write_textfile_agents(struct daemon *d, const struct metrics_histogram *durations,
+                                  struct agents *agents, const char *path);
+
+/* One metrics_agent per configured agent (policy_agents() order), health from
+ * A when it has probed the agent at least once. free() the array. */
+size_t metrics_agents_view(const struct policy_config *c, struct agents *A,
+                           struct metrics_agent **ret);

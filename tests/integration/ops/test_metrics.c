@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "policy/policy.h"
+#include "supervisor/agents.h"
 #include "supervisor/metrics.h"
 
 static const struct metrics_agent sample_agents[] = {
@@ -185,6 +187,70 @@ START_TEST(write_file_errors)
 }
 END_TEST
 
+#define THUMB "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+START_TEST(agents_view_health)
+{
+        char dir[] = "/tmp/stepd-metrics-conf-XXXXXX", path[128];
+        struct policy_config *c = NULL;
+        struct policy_error perr = { 0 };
+        struct metrics_agent *a = NULL;
+        FILE *f;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/stepd.json", dir);
+        f = fopen(path, "w");
+        fprintf(f, "{\"agents\": {\"a1\": {\"address\": \"10.0.0.1:7443\", \"thumbprint\": \"%s\"},"
+                   " \"a2\": {\"address\": \"10.0.0.2:7443\", \"thumbprint\": \"%s\"},"
+                   " \"a3\": {\"address\": \"10.0.0.3:7443\", \"thumbprint\": \"%s\"}}}\n",
+                THUMB, THUMB, THUMB);
+        fclose(f);
+        struct policy_load_options o = { .state_dir = "/tmp/stepd-metrics-state-unused" };
+        ck_assert_msg(policy_load_with(dir, &o, &c, &perr) == 0, "%s", perr.message);
+
+        struct agent v[2] = {
+                { .name = (char *)"a1", .healthy = true, .seen = true, .running = 3,
+                  .capacity = 8, .inflight = 2 },
+                { .name = (char *)"a2" },
+        };
+        snprintf(v[1].error, sizeof(v[1].error), "connection refused");
+        struct agents A = { .v = v, .n = 2 };
+
+        size_t n = metrics_agents_view(c, &A, &a);
+        ck_assert_uint_eq(n, 3);
+        for (size_t i = 0; i < n; i++) {
+                if (strcmp(a[i].name, "a1") == 0) {
+                        ck_assert(a[i].known && a[i].up);
+                        ck_assert_uint_eq(a[i].running, 3);
+                        ck_assert_uint_eq(a[i].capacity, 8);
+                        ck_assert_uint_eq(a[i].forwarded, 2);
+                        ck_assert_str_eq(a[i].address, "10.0.0.1:7443");
+                } else if (strcmp(a[i].name, "a2") == 0) {
+                        ck_assert(a[i].known && !a[i].up); /* probed, failed */
+                } else {
+                        ck_assert_str_eq(a[i].name, "a3");
+                        ck_assert(!a[i].known);            /* not probed yet */
+                }
+        }
+        struct metrics_view mv = { .agents = a, .n_agents = n };
+        _cleanup_free_ char *s = format(&mv);
+        ck_assert_ptr_nonnull(strstr(s, "stepd_agent_up{agent=\"a1\"} 1\n"));
+        ck_assert_ptr_nonnull(strstr(s, "stepd_agent_up{agent=\"a2\"} 0\n"));
+        ck_assert_ptr_nonnull(strstr(s, "stepd_agent_steps_forwarded{agent=\"a1\"} 2\n"));
+        ck_assert_ptr_null(strstr(s, "stepd_agent_up{agent=\"a3\"}"));
+        ck_assert_ptr_nonnull(strstr(s, "stepd_agent_info{agent=\"a3\",address=\"10.0.0.3:7443\"} 1\n"));
+        /* without the executor's view every agent is unknown */
+        free(a);
+        a = NULL;
+        ck_assert_uint_eq(metrics_agents_view(c, NULL, &a), 3);
+        ck_assert(!a[0].known && !a[1].known && !a[2].known);
+        free(a);
+        policy_config_unref(c);
+        unlink(path);
+        rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
         Suite *s = suite_create("metrics");
@@ -196,6 +262,7 @@ static Suite *suite(void)
         tcase_add_test(tc, no_durations_no_timestamp);
         tcase_add_test(tc, write_file_atomic);
         tcase_add_test(tc, write_file_errors);
+        tcase_add_test(tc, agents_view_health);
         suite_add_tcase(s, tc);
         return s;
 }
