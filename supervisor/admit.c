@@ -149,6 +149,7 @@ static struct step *step_new(struct daemon *d, const struct client *c, const str
         while (step_find(d, s->id));
         s->uid = c->cred.uid;
         s->gid = c->cred.gid;
+        s->peer_pid = c->cred.pid;
         s->created_usec = now_realtime_usec();
         s->project = strdup(run->project);
         if (run->idempotency_key)

@@ -75,6 +75,7 @@ struct step {
         char *idempotency_key;
         uid_t uid;                /* the peer that asked */
         gid_t gid;
+        pid_t peer_pid;           /* as of its connect(); 0: not known */
         uint64_t created_usec;    /* realtime */
         uint64_t ended_usec;
         enum step_state state;

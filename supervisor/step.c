@@ -31,6 +31,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/audit.h"
 #include "supervisor/daemon.h"
 
 #define SCRIPT_NAME ".stepd-script"
@@ -149,6 +150,17 @@ void step_finish(struct daemon *d, struct step *s, const struct step_result *r)
 
         if (s->state == STEP_DONE)
                 return; /* exactly one end */
+        struct audit_step audit = {
+                .step = s->id, .project = s->project, .peer_uid = s->uid,
+                .peer_pid = s->peer_pid, .run_uid = s->spec ? s->spec->uid : (uid_t)-1,
+                .run_gid = s->spec ? s->spec->gid : (gid_t)-1, .result = &s->result,
+        };
+        char hash[80] = "";
+        const char *h = s->config ? policy_project_hash(s->config, s->project) : NULL;
+        if (h) {
+                snprintf(hash, sizeof(hash), "%s", h); /* the config goes before we log */
+                audit.policy_hash = hash;
+        }
         s->result = *r;
         s->ended_usec = now_realtime_usec();
         if (was_live && s->result.wall_usec == 0)
@@ -168,6 +180,7 @@ void step_finish(struct daemon *d, struct step *s, const struct step_result *r)
         log_info("event=step-end step=%s project=%s reason=%s output=%llu result=\"%s\"", s->id,
                  s->project, step_reason_to_string(s->result.reason),
                  (unsigned long long)s->output_bytes, line);
+        audit_step_log(&audit);
         attach_step_done(d, s);
         step_schedule(d);
 }

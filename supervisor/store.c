@@ -27,6 +27,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/audit.h"
 #include "supervisor/daemon.h"
 
 static int open_dir_at(int dfd, const char *name, bool create)
@@ -238,6 +239,7 @@ static int load_request(int dfd, struct step *s)
                 s->idempotency_key = strdup(key);
         s->uid = (uid_t)json_integer_value(json_object_get(o, "uid"));
         s->gid = (gid_t)json_integer_value(json_object_get(o, "gid"));
+        s->peer_pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
         s->created_usec = (uint64_t)json_integer_value(json_object_get(o, "created_usec"));
         return s->project ? 0 : -ENOMEM;
 }
@@ -313,6 +315,10 @@ static int recover_one(struct daemon *d, const char *name)
                 if (r < 0)
                         log_warning_errno(r, "event=recover-warning step=%s cannot write result", name);
                 log_notice("event=step-lost step=%s project=%s", s->id, s->project);
+                audit_step_log(&(struct audit_step){ .step = s->id, .project = s->project,
+                                                     .peer_uid = s->uid, .peer_pid = s->peer_pid,
+                                                     .run_uid = (uid_t)-1, .run_gid = (gid_t)-1,
+                                                     .result = &s->result });
                 d->metrics.steps_ended[STEP_REASON_LOST]++;
         }
         _cleanup_close_ int wfd = store_work_dir(d, s->project, false);

@@ -86,6 +86,11 @@ class BasicTest(DaemonTest):
         self.assertEqual(b"".join(d for s, d in recs if s == 2), b"err\n")
         # the working folder is gone
         self.assertFalse(os.path.exists(os.path.join(self.d.state, "work", "demo", run.step)))
+        # one audit line
+        audit = [l for l in self.d.log().splitlines() if "event=audit step=%s " % run.step in l]
+        self.assertEqual(len(audit), 1, audit)
+        self.assertIn(" project=demo peer_uid=0 ", audit[0])
+        self.assertIn(" reason=exited exit_code=3 ", audit[0])
 
     def test_exit_after_all_output(self):
         # A burst on both streams right before the process exits: every byte
@@ -682,6 +687,7 @@ class LifecycleTest(unittest.TestCase):
             res = o.call({"type": "result", "step": acc["step"]})
             self.assertEqual(res["type"], "result", res)
             self.assertEqual(res["result"]["reason"], "lost")
+            self.assertIn("event=audit step=%s " % acc["step"], self.d.log())
             o.call({"type": "attach", "step": acc["step"]})
             run = collect(o, acc["step"])
             self.assertEqual(run.stdout, b"before\n")
