@@ -41,6 +41,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -53,7 +54,8 @@
 #include "sandbox/seccomp.h"
 
 static const char *const step_names[_STEP_MAX] = {
-        [STEP_WAIT_GO] = "wait-go",     [STEP_CGROUP_NS] = "cgroup-namespace",
+        [STEP_WAIT_GO] = "wait-go",     [STEP_USERNS] = "user-namespace",
+        [STEP_CGROUP_NS] = "cgroup-namespace",
         [STEP_HOSTNAME] = "hostname",   [STEP_MOUNTS] = "mounts",
         [STEP_NET] = "network",         [STEP_FORK] = "fork",
         [STEP_STDIO] = "stdio",         [STEP_SESSION] = "session",
@@ -146,6 +148,18 @@ static int go_wait(const struct sandbox_plan *p, char *what, size_t what_len)
         return 0;
 }
 
+/* In a user namespace the init starts as an unmapped id (the host's root):
+ * become the namespace's root, which the parent mapped to the step's ids,
+ * keeping every capability inside the namespace for the setup to come. */
+static int userns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        if (!p->spec->user_namespace)
+                return 0;
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                return -errno;
+        return 0;
+}
+
 static int cgroupns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
         /* After the parent attached us, so the namespace's root is our own cgroup. */
@@ -192,11 +206,21 @@ static int session_apply(const struct sandbox_plan *p, char *what, size_t what_l
 static int oom_score_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
         /* The launcher runs at -1000; while we still hold CAP_SYS_RESOURCE,
-         * writing 0 also raises the floor, so the step cannot go back down. */
-        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-        int r = 0;
+         * writing 0 also raises the floor, so the step cannot go back down.
+         * Nothing to do when the launcher could not lower itself. */
+        char cur[16] = "";
+        int fd, r = 0;
+        ssize_t n;
 
         snprintf(what, what_len, "/proc/self/oom_score_adj");
+        fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, cur, sizeof(cur) - 1);
+        close(fd);
+        if (n <= 0 || strncmp(cur, "0\n", 2) == 0)
+                return n < 0 ? -errno : 0;
+        fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         if (write(fd, "0", 1) != 1)
@@ -421,7 +445,8 @@ static _noreturn_ void init_loop(const struct sandbox_plan *p, const sigset_t *s
 }
 
 static const struct setup_entry init_steps[] = {
-        { STEP_WAIT_GO, go_wait },         { STEP_CGROUP_NS, cgroupns_apply },
+        { STEP_WAIT_GO, go_wait },         { STEP_USERNS, userns_apply },
+        { STEP_CGROUP_NS, cgroupns_apply },
         { STEP_HOSTNAME, hostname_apply }, { STEP_MOUNTS, mount_apply },
         { STEP_NET, net_step },
 };
@@ -433,6 +458,29 @@ static const struct setup_entry init_drop_steps[] = {
         { STEP_NNP, nnp_apply },
 };
 
+static int cmp_int(const void *a, const void *b)
+{
+        return *(const int *)a - *(const int *)b;
+}
+
+/* The init never execs, so close-on-exec protects nothing here: drop every
+ * fd of the launcher (client sockets, other steps' pipes) but the plan's. */
+static void close_inherited_fds(const struct sandbox_plan *p)
+{
+        int keep[] = { p->sync_fd, p->stdin_fd, p->stdout_fd, p->stderr_fd };
+        unsigned from = 3; /* 0-2 stay: new fds must not land there before stdio is set */
+
+        qsort(keep, ARRAY_SIZE(keep), sizeof(int), cmp_int);
+        for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+                if (keep[i] < 0 || (unsigned)keep[i] < from)
+                        continue;
+                if ((unsigned)keep[i] > from)
+                        syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+                from = (unsigned)keep[i] + 1;
+        }
+        syscall(SYS_close_range, from, ~0U, 0);
+}
+
 _noreturn_ void sandbox_child(const struct sandbox_plan *p)
 {
         struct setup_report rep = { 0 };
@@ -440,6 +488,7 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
         sigset_t set;
         pid_t payload;
 
+        close_inherited_fds(p);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         init_signals(&set);
         for (size_t i = 0; i < ARRAY_SIZE(init_steps); i++)

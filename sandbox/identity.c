@@ -44,8 +44,8 @@ int caps_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 
 int ids_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
-        uid_t uid = p->spec->uid;
-        gid_t gid = p->spec->gid;
+        uid_t uid = p->run_uid;
+        gid_t gid = p->run_gid;
 
         snprintf(what, what_len, "uid %u gid %u", (unsigned)uid, (unsigned)gid);
         if (setgroups(0, NULL) < 0)

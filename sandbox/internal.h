@@ -17,6 +17,7 @@
 enum setup_step {
         /* in the step's init (pid 1 of the new pid namespace), as root */
         STEP_WAIT_GO,
+        STEP_USERNS,
         STEP_CGROUP_NS,
         STEP_HOSTNAME,
         STEP_MOUNTS,
@@ -75,6 +76,8 @@ struct sandbox_plan {
         int cap_last;                /* highest capability number of this kernel */
         int fail_step;               /* test hook: -1 or the step to fail */
         const char *path_env;        /* PATH from the spec's environment */
+        uid_t run_uid;               /* ids to switch to, as seen inside: the spec's, */
+        gid_t run_gid;               /* or 0 in a user namespace (mapped to the spec's) */
 };
 
 /* child.c */

@@ -157,6 +157,10 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
         s->plan.spec = spec;
         s->plan.cap_last = sandbox_context_cap_last(c);
         s->plan.path_env = env_lookup(spec->envp, "PATH");
+        /* In a user namespace the step is root without capabilities inside,
+         * which is the spec's uid on the host (see write_id_maps). */
+        s->plan.run_uid = spec->user_namespace ? 0 : spec->uid;
+        s->plan.run_gid = spec->user_namespace ? 0 : spec->gid;
         s->plan.no_caps = cap_init();
         if (!s->plan.no_caps)
                 return -ENOMEM;
@@ -209,14 +213,15 @@ static int write_id_maps(struct sandbox_step *s, char *err, size_t err_len)
         char path[64], line[64];
         int r;
 
-        /* The step's ids map to themselves: files keep their owner on the host. */
+        /* One id each: 0 inside is the spec's uid/gid outside, so the init
+         * can build the mounts as the namespace's owner, and files keep the
+         * project's owner on the host. No other id exists inside. */
         snprintf(path, sizeof(path), "/proc/%d/uid_map", s->pid);
-        snprintf(line, sizeof(line), "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->uid);
+        snprintf(line, sizeof(line), "0 %u 1\n", (unsigned)spec->uid);
         r = write_string_file(path, line);
         if (r >= 0) {
                 snprintf(path, sizeof(path), "/proc/%d/gid_map", s->pid);
-                snprintf(line, sizeof(line), "%u %u 1\n", (unsigned)spec->gid,
-                         (unsigned)spec->gid);
+                snprintf(line, sizeof(line), "0 %u 1\n", (unsigned)spec->gid);
                 r = write_string_file(path, line);
         }
         if (r < 0)

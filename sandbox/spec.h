@@ -104,7 +104,9 @@ struct launch_spec {
 
         uid_t uid;             /* never 0 unless allow_root (tests/admin opt-in) */
         gid_t gid;
-        bool user_namespace;   /* also unshare a user namespace (uid/gid mapped 1:1) */
+        bool user_namespace;   /* also unshare a user namespace: inside, the step is uid 0
+                                * without capabilities; that is uid/gid above on the host,
+                                * the only ids mapped */
 
         enum net_mode net;
         struct net_bridge bridge;  /* for NET_BRIDGE */

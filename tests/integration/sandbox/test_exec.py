@@ -3,6 +3,7 @@
 real step (tests/integration/sandbox/probe.py) that tries to break it."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,6 +42,8 @@ class ExecTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="stepd-exec-test-")
+        # traversable: with --userns the step's root reaches its folder as the step's uid
+        os.chmod(cls.tmp.name, 0o711)
         cls.state = os.path.join(cls.tmp.name, "state")
 
     @classmethod
@@ -348,8 +351,146 @@ class TestWorkingFolders(ExecTestCase):
         self.assertEqual(os.listdir(os.path.join(self.state, "exec")), [])
 
 
+class TestUserNamespace(ExecTestCase):
+    def test_userns_step_is_root_without_capabilities(self):
+        c = self.probe("uid", "cap_eff", "cap_bnd", "seccomp", "write_work", "read_shadow",
+                       "unshare_user", opts=("--userns",))
+        self.assertEqual(c["uid"], "0:0:none")
+        self.assertEqual(int(c["cap_eff"], 16), 0)
+        self.assertEqual(int(c["cap_bnd"], 16), 0)
+        self.assertEqual(c["seccomp"], "2")
+        self.assertEqual(c["write_work"], "ok")
+        self.assertEqual(c["read_shadow"], "EACCES")
+        self.assertEqual(c["unshare_user"], "EPERM")
+
+    def test_userns_files_belong_to_the_project_uid_on_the_host(self):
+        r = self.stepd_exec(["/bin/sh", "-c", "cat /proc/self/uid_map; touch /work/f"],
+                            "--userns", "--keep-workdir")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.stdout.split(), ["0", str(UID), "1"])
+        exec_dir = os.path.join(self.state, "exec")
+        for d in os.listdir(exec_dir):
+            f = os.path.join(exec_dir, d, "f")
+            if os.path.exists(f):
+                self.assertEqual(os.stat(f).st_uid, UID)
+                subprocess.run(["rm", "-rf", os.path.join(exec_dir, d)])
+                return
+        self.fail("no file written")
+
+
+class TestInitHygiene(ExecTestCase):
+    def test_init_holds_no_launcher_fds(self):
+        extra = socket.socket()  # an open socket of the launcher: must not reach the step
+        os.set_inheritable(extra.fileno(), True)
+        proc = subprocess.Popen([STEPD, "exec", "--state", self.state, "--uid", str(UID),
+                                 "--gid", str(GID), "--", "/bin/sleep", "3.0577"],
+                                pass_fds=(extra.fileno(),),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            time.sleep(0.5)
+            sleeper = processes_with("/bin/sleep\\x003.0577\\x00", start=True)
+            self.assertEqual(len(sleeper), 1)
+            with open(f"/proc/{sleeper[0]}/status") as f:
+                init = int([l for l in f if l.startswith("PPid:")][0].split()[1])
+            fds = {int(fd): os.readlink(f"/proc/{init}/fd/{fd}")
+                   for fd in os.listdir(f"/proc/{init}/fd")}
+        finally:
+            extra.close()
+            proc.wait(timeout=30)
+        # 0-2 (the launcher's stdio, never used) and the sync socket; nothing else
+        self.assertLessEqual(len(fds), 4, fds)
+        self.assertNotIn(extra.fileno(), [fd for fd in fds if fd > 2], fds)
+
+
+def ip(*args, check=True):
+    return subprocess.run(["ip", *args], check=check, capture_output=True)
+
+
+class TestBridge(ExecTestCase):
+    """Bridge networking, entirely inside a network namespace the test makes:
+    the bridge, the listener and stepd exec itself all live there."""
+    NS = f"stepd-test-br-{os.getpid()}"
+
+    def setUp(self):
+        ip("netns", "add", self.NS)
+        self.addCleanup(ip, "netns", "del", self.NS, check=False)
+        ip("-n", self.NS, "link", "add", "br0", "type", "bridge")
+        ip("-n", self.NS, "addr", "add", "10.77.0.1/24", "dev", "br0")
+        ip("-n", self.NS, "link", "set", "br0", "up")
+        ip("-n", self.NS, "link", "set", "lo", "up")
+
+    def nsenter(self):
+        # only the network namespace: `ip netns exec` would also remount /sys
+        # and hide the cgroup hierarchies
+        return ["nsenter", f"--net=/run/netns/{self.NS}", "--"]
+
+    def test_step_reaches_the_bridge_and_nothing_is_left(self):
+        listener = subprocess.Popen(
+            [*self.nsenter(), "python3", "-c",
+             "import socket; s=socket.socket(); s.bind(('10.77.0.1', 7070)); s.listen(1); "
+             "print('ready', flush=True); c,_=s.accept(); print(c.recv(5).decode(), flush=True)"],
+            stdout=subprocess.PIPE)
+        self.assertEqual(listener.stdout.readline().strip(), b"ready")
+        r = subprocess.run(
+            [*self.nsenter(), STEPD, "exec", "--json", "--state", self.state,
+             "--uid", str(UID), "--gid", str(GID), "--net", "bridge", "--bridge", "br0",
+             "--address", "10.77.0.5/24", "--gateway", "10.77.0.1", "--",
+             "/usr/bin/python3", "-c",
+             "import socket; c=socket.create_connection(('10.77.0.1', 7070), 5); "
+             "c.sendall(b'hello'); print(sorted(n for _, n in socket.if_nameindex()))"],
+            capture_output=True, timeout=60)
+        out, _ = listener.communicate(timeout=10)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertEqual(out.decode().strip(), "hello")
+        self.assertIn(b"['eth0', 'lo']", r.stdout)
+        links = ip("-n", self.NS, "-o", "link").stdout.decode()
+        self.assertNotIn("sd", "".join(l.split(":")[1] for l in links.splitlines()))
+
+    def test_missing_bridge_is_a_clear_error(self):
+        r = subprocess.run(
+            [*self.nsenter(), STEPD, "exec", "--state", self.state, "--net",
+             "bridge", "--bridge", "nosuchbr", "--address", "10.77.0.5/24", "--", "/bin/true"],
+            capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 125)
+        self.assertIn(b"bridge 'nosuchbr' does not exist", r.stderr)
+
+
+class TestRootfs(ExecTestCase):
+    def make_rootfs(self):
+        root = os.path.join(self.tmp.name, "rootfs")
+        for d in ("bin", "proc", "dev", "tmp", "work", "lib", "lib64", "etc"):
+            os.makedirs(os.path.join(root, d), exist_ok=True)
+        shutil.copy("/usr/bin/dash", os.path.join(root, "bin", "sh"))
+        ldd = subprocess.run(["ldd", "/usr/bin/dash"], capture_output=True, text=True).stdout
+        for word in ldd.split():
+            if word.startswith("/") and os.path.exists(word):
+                dst = os.path.join(root, word.lstrip("/"))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copy(word, dst)
+        with open(os.path.join(root, "etc", "marker"), "w") as f:
+            f.write("rootfs\n")
+        return root
+
+    def test_admin_root_filesystem(self):
+        root = self.make_rootfs()
+        r = self.stepd_exec(["/bin/sh", "-c", "read m < /etc/marker; echo $m; "
+                             "echo x > /etc/new || echo ro; echo y > /work/w && echo rw"],
+                            "--rootfs", root)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.stdout.split(), ["rootfs", "ro", "rw"])
+        self.assertFalse(os.path.exists(os.path.join(root, "etc", "new")))
+
+    def test_rootfs_without_mount_points_fails_clearly(self):
+        root = os.path.join(self.tmp.name, "emptyroot")
+        os.makedirs(root, exist_ok=True)
+        r = self.stepd_exec(["/bin/true"], "--rootfs", root)
+        self.assertEqual(r.result["reason"], "setup-failed", r)
+        self.assertEqual(r.result["setup_step"], "mounts")
+        self.assertIn("/proc", r.result["message"])
+
+
 class TestSetupFailures(ExecTestCase):
-    STEPS = ["wait-go", "cgroup-namespace", "hostname", "mounts", "network", "stdio",
+    STEPS = ["wait-go", "user-namespace", "cgroup-namespace", "hostname", "mounts", "network", "stdio",
              "session", "oom-score", "rlimits", "cwd", "capabilities", "identity",
              "no-new-privs", "close-fds", "seccomp", "exec"]
 
