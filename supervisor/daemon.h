@@ -112,6 +112,7 @@ struct client {
         struct attachment_list attachments;
         uint64_t id;
         uint64_t closing_since;   /* monotonic usec; 0: not closing */
+        uint64_t connected_usec;  /* monotonic */
         bool hello;
         bool dirty;
         bool want_out;            /* EPOLLOUT registered */

@@ -25,6 +25,7 @@
 #include "supervisor/daemon.h"
 
 #define CLIENT_LINGER_USEC (5 * 1000000ull)
+#define CLIENT_HELLO_USEC (10 * 1000000ull) /* a connection must say hello by then */
 #define READS_PER_EVENT 4
 
 /* What the loop waits for on c: input unless closing or half-closed by
@@ -190,6 +191,9 @@ void clients_tick(struct daemon *d, uint64_t now)
                 next = TAILQ_NEXT(c, link);
                 if (c->closing && now - c->closing_since > CLIENT_LINGER_USEC)
                         client_free(d, c);
+                else if (!c->hello && !c->closing && now - c->connected_usec > CLIENT_HELLO_USEC)
+                        client_drop(d, c, PROTO_E_HANDSHAKE_REQUIRED,
+                                    "no hello within 10 seconds of connecting");
         }
 }
 
@@ -316,6 +320,7 @@ static int client_new(struct daemon *d, int fd)
                 return r;
         }
         c->id = ++d->next_client_id;
+        c->connected_usec = now_monotonic_usec();
         TAILQ_INSERT_TAIL(&d->clients, c, link);
         d->n_clients++;
         d->metrics.clients_accepted++;

@@ -482,6 +482,16 @@ class HostileTest(DaemonTest):
         c.send({"type": "hello", "version": 0})
         self.expect_closed_with(c, "unsupported-version")
 
+    def test_silent_connection_dropped_after_10s(self):
+        c = self.d.connect(hello=False, timeout=20)
+        t0 = time.time()
+        ev = c.recv()
+        self.assertEqual(ev["code"], "handshake-required")
+        self.assertIsNone(c.recv())
+        self.assertGreater(time.time() - t0, 9)
+        c.close()
+        self.still_serves()
+
     def test_truncated_frame_then_close(self):
         c = self.d.connect()
         c.send_raw(frame({"type": "status"})[:7])
@@ -721,6 +731,20 @@ class LifecycleTest(unittest.TestCase):
             run = collect(c, acc["step"])
         self.assertEqual(run.reason, "cancelled")
         self.assertEqual(self.d.proc.wait(timeout=20), 0)
+
+    def test_reload_keeps_running_steps_config(self):
+        self.d = Daemon(conf={"default_timeout": "2s"})
+        with self.d.connect() as c:
+            acc = c.call({"type": "run", "project": "demo", "argv": ["/bin/sleep", "20"]})
+            self.assertEqual(acc["type"], "accepted")
+            with open(os.path.join(self.d.conf, "stepd.json"), "w") as f:
+                json.dump({"default_timeout": "1h"}, f)
+            os.kill(self.d.proc.pid, signal.SIGHUP)
+            self.assertTrue(wait_until(lambda: "event=reloaded" in self.d.log()))
+            run = collect(c, acc["step"])
+            # resolved under the old configuration: its 2 s timeout stays
+            self.assertEqual(run.reason, "timeout", run.result)
+            self.assertLess(run.result["wall_ms"], 10000)
 
     def test_reload(self):
         self.d = Daemon(conf={"capacity": 2})
