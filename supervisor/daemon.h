@@ -50,6 +50,8 @@ const char *step_state_to_string(enum step_state s);
 
 struct client;
 struct step;
+struct step_forward; /* supervisor/remote.h */
+struct agents;       /* supervisor/agents.h */
 
 /* One client attached to one step. `offset` is the next output byte the
  * client gets; while it is behind the log (`live` false) it is fed from
@@ -99,6 +101,7 @@ struct step {
         struct step_result reap_result;
         uint64_t start_mono;
         bool has_workdir;
+        struct step_forward *fwd; /* the remote executor's state; NULL: local */
 };
 TAILQ_HEAD(step_list, step);
 
@@ -157,6 +160,7 @@ struct daemon {
         struct daemon_options opt;
         struct policy_config *config;
         struct sandbox_context *sandbox;
+        struct agents *agents;    /* remote executor; NULL: this host only */
         char *state_dir;
         int state_fd, steps_fd, work_fd;
 
