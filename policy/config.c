@@ -269,6 +269,9 @@ struct policy_config *policy_config_unref(struct policy_config *c)
         profiles_done(c);
         pools_agents_done(c);
         settings_done(&c->settings);
+        for (size_t i = 0; i < c->n_id_cache; i++)
+                free(c->id_cache[i].project);
+        free(c->id_cache);
         free(c->config_dir);
         free(c);
         return NULL;

@@ -215,6 +215,32 @@ static int allocated_ids(const struct policy_config *c, const char *name, bool a
         return r;
 }
 
+static bool id_cache_find(const struct policy_config *c, const char *name, uid_t *ret)
+{
+        for (size_t i = 0; i < c->n_id_cache; i++)
+                if (strcmp(c->id_cache[i].project, name) == 0) {
+                        *ret = c->id_cache[i].uid;
+                        return true;
+                }
+        return false;
+}
+
+/* Best effort: without the entry the next step reads the file again. */
+static void id_cache_add(const struct policy_config *cc, const char *name, uid_t uid)
+{
+        struct policy_config *c = (struct policy_config *)cc; /* the cache only */
+        struct id_cache_entry *n = realloc(c->id_cache, (c->n_id_cache + 1) * sizeof(*n));
+        char *dup = strdup(name);
+
+        if (n)
+                c->id_cache = n;
+        if (!n || !dup) {
+                free(dup);
+                return;
+        }
+        n[c->n_id_cache++] = (struct id_cache_entry){ .project = dup, .uid = uid };
+}
+
 int ids_resolve(const struct policy_config *c, const struct project_policy *p, const char *name,
                 bool allocate, struct project_ids *ret, char *err, size_t err_len)
 {
@@ -225,9 +251,15 @@ int ids_resolve(const struct policy_config *c, const struct project_policy *p, c
                 *ret = (struct project_ids){ .uid = p->uid, .gid = p->gid };
                 return 0;
         }
-        r = allocated_ids(c, name, allocate, &ids, err, err_len);
-        if (r < 0)
-                return r;
+        if (allocate && id_cache_find(c, name, &ids.uid)) {
+                r = 0;
+        } else {
+                r = allocated_ids(c, name, allocate, &ids, err, err_len);
+                if (r < 0)
+                        return r;
+                if (allocate)
+                        id_cache_add(c, name, ids.uid);
+        }
         ids.allocated = true;
         ids.gid = p->explicit_gid ? p->gid : (gid_t)ids.uid;
         *ret = ids;

@@ -72,6 +72,16 @@ struct policy_config {
         struct policy_agent *agents;
         size_t n_agents;
         struct json_t *link_settings; /* "tls", "agent", "health_interval": checked by supervisor/ */
+
+        /* Allocated uids already read (or written) and checked under this
+         * configuration: a step need not touch the state folder or the user
+         * database again. A reload starts afresh. Not part of what the
+         * configuration says, so mutable behind the const API. */
+        struct id_cache_entry {
+                char *project;
+                uid_t uid;
+        } *id_cache;
+        size_t n_id_cache;
 };
 
 /* config.c */

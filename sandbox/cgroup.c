@@ -848,8 +848,11 @@ static void remove_leftovers(struct cgroup_manager *m)
                 fd[hi] = -1;
         for (size_t hi = 0; hi < m->n_h; hi++)
                 (void)list_steps(&m->h[hi], &fd[hi], &names);
-        /* names first, locks second: a step made in between is seen locked */
-        if (read_posix_locks(&locks) == 0)
+        /* names first, locks second: a step made in between is seen locked.
+         * Reading /proc/locks write-locks the kernel's file-lock rwsem, which
+         * waits for an RCU grace period (~10 ms): only when there is a
+         * candidate. */
+        if (names && read_posix_locks(&locks) == 0)
                 for (char **n = names; n && *n; n++) {
                         struct pid_set set = { 0 };
                         uint64_t born;
@@ -999,6 +1002,36 @@ int cgroup_step_attach(struct step_cgroup *cg, pid_t pid)
                         return r;
         }
         return 0;
+}
+
+int cgroup_step_self_attach_fds(struct step_cgroup *cg, int *fds, size_t n_max)
+{
+        size_t n = 0;
+
+        if (!cg || cg->m->layout == CGROUP_LAYOUT_V2)
+                return 0;
+        for (size_t i = 0; i < cg->m->n_h; i++) {
+                char path[PATH_MAX];
+
+                if (n >= n_max || !cg->cg[i] || !cg->path[i]) {
+                        while (n > 0)
+                                safe_close(fds[--n]);
+                        return -EINVAL;
+                }
+                /* Raw open: the child writes "0" with a bare write(); libcgroup
+                 * cannot act for a process that does not exist yet. The file is
+                 * not the locked directory, so closing it keeps the lock. */
+                snprintf(path, sizeof(path), "%s%s/tasks", cg->m->h[i].mount, cg->path[i]);
+                fds[n] = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fds[n] < 0) {
+                        int r = -errno;
+                        while (n > 0)
+                                safe_close(fds[--n]);
+                        return r;
+                }
+                n++;
+        }
+        return (int)n;
 }
 
 int cgroup_step_stats(struct step_cgroup *cg, struct cgroup_stats *ret)

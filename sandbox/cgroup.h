@@ -50,6 +50,13 @@ int cgroup_step_clone_fd(const struct step_cgroup *cg);
 /* v1: move pid into the step's cgroup in every controller (v2: no-op when
  * the child was cloned into it). */
 int cgroup_step_attach(struct step_cgroup *cg, pid_t pid);
+/* v1: open the step's `tasks` file in every hierarchy (O_WRONLY|O_CLOEXEC)
+ * for a child to move itself by writing "0". A thread moving itself skips
+ * the global threadgroup rwsem, whose write lock costs an RCU grace period
+ * (~10 ms on the dev machine) when the parent moves a pid instead. Returns
+ * how many fds were opened into fds (0 on v2, where the child is cloned
+ * into its cgroup), or -errno. The caller closes them. */
+int cgroup_step_self_attach_fds(struct step_cgroup *cg, int *fds, size_t n_max);
 int cgroup_step_stats(struct step_cgroup *cg, struct cgroup_stats *ret);
 /* Number of processes in the step's cgroup now. */
 int cgroup_step_count(struct step_cgroup *cg, unsigned *ret);

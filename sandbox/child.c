@@ -54,7 +54,8 @@
 #include "sandbox/seccomp.h"
 
 static const char *const step_names[_STEP_MAX] = {
-        [STEP_WAIT_GO] = "wait-go",     [STEP_USERNS] = "user-namespace",
+        [STEP_CGROUP] = "cgroup",       [STEP_WAIT_GO] = "wait-go",
+        [STEP_USERNS] = "user-namespace",
         [STEP_CGROUP_NS] = "cgroup-namespace",
         [STEP_HOSTNAME] = "hostname",   [STEP_MOUNTS] = "mounts",
         [STEP_NET] = "network",         [STEP_FORK] = "fork",
@@ -146,6 +147,23 @@ static int go_wait(const struct sandbox_plan *p, char *what, size_t what_len)
                 return -ECONNABORTED;
         }
         return 0;
+}
+
+/* v1: move ourselves into the step's cgroup in every hierarchy. A thread
+ * moving itself skips the kernel's global threadgroup lock; the parent
+ * moving our pid would wait for an RCU grace period (~10 ms). */
+static int cgroup_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        int r = 0;
+
+        for (size_t i = 0; i < p->n_cgroup_fds; i++) {
+                if (r == 0 && write(p->cgroup_fds[i], "0", 1) != 1) {
+                        snprintf(what, what_len, "hierarchy %zu", i);
+                        r = -errno;
+                }
+                close(p->cgroup_fds[i]);
+        }
+        return r;
 }
 
 /* In a user namespace the init starts as an unmapped id (the host's root):
@@ -445,7 +463,8 @@ static _noreturn_ void init_loop(const struct sandbox_plan *p, const sigset_t *s
 }
 
 static const struct setup_entry init_steps[] = {
-        { STEP_WAIT_GO, go_wait },         { STEP_USERNS, userns_apply },
+        { STEP_CGROUP, cgroup_apply },     { STEP_WAIT_GO, go_wait },
+        { STEP_USERNS, userns_apply },
         { STEP_CGROUP_NS, cgroupns_apply },
         { STEP_HOSTNAME, hostname_apply }, { STEP_MOUNTS, mount_apply },
         { STEP_NET, net_step },
@@ -467,11 +486,15 @@ static int cmp_int(const void *a, const void *b)
  * fd of the launcher (client sockets, other steps' pipes) but the plan's. */
 static void close_inherited_fds(const struct sandbox_plan *p)
 {
-        int keep[] = { p->sync_fd, p->stdin_fd, p->stdout_fd, p->stderr_fd };
+        int keep[4 + ARRAY_SIZE(p->cgroup_fds)] = { p->sync_fd, p->stdin_fd, p->stdout_fd,
+                                                    p->stderr_fd };
+        size_t n = 4;
         unsigned from = 3; /* 0-2 stay: new fds must not land there before stdio is set */
 
-        qsort(keep, ARRAY_SIZE(keep), sizeof(int), cmp_int);
-        for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+        for (size_t i = 0; i < p->n_cgroup_fds; i++)
+                keep[n++] = p->cgroup_fds[i];
+        qsort(keep, n, sizeof(int), cmp_int);
+        for (size_t i = 0; i < n; i++) {
                 if (keep[i] < 0 || (unsigned)keep[i] < from)
                         continue;
                 if ((unsigned)keep[i] > from)

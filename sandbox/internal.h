@@ -16,6 +16,7 @@
  * results and are what STEPD_TEST_FAIL_STEP takes. */
 enum setup_step {
         /* in the step's init (pid 1 of the new pid namespace), as root */
+        STEP_CGROUP,
         STEP_WAIT_GO,
         STEP_USERNS,
         STEP_CGROUP_NS,
@@ -69,6 +70,8 @@ struct sandbox_plan {
         const struct launch_spec *spec;
         int sync_fd;                 /* child's end of the sync socketpair */
         int stdin_fd, stdout_fd, stderr_fd;
+        int cgroup_fds[8];           /* v1: the step's `tasks` files, to move ourselves */
+        size_t n_cgroup_fds;
         struct net_child_config net;
         const void *bpf;
         size_t bpf_len;

@@ -51,6 +51,7 @@ struct sandbox_step {
         bool have_failure;
         bool have_end;
         bool reaped;
+        bool self_attach;  /* v1: the child moves itself into the cgroup */
         struct setup_report failure;
         struct sync_msg end;
 };
@@ -61,6 +62,9 @@ static void plan_close_child_fds(struct sandbox_plan *p)
         p->stdout_fd = safe_close(p->stdout_fd);
         p->stderr_fd = safe_close(p->stderr_fd);
         p->stdin_fd = safe_close(p->stdin_fd);
+        for (size_t i = 0; i < p->n_cgroup_fds; i++)
+                safe_close(p->cgroup_fds[i]);
+        p->n_cgroup_fds = 0;
 }
 
 struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
@@ -175,8 +179,19 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
         r = net_prepare(spec, &s->plan.net, err, err_len);
         if (r < 0)
                 return r;
-        return cgroup_step_create(sandbox_context_cgroups(c), spec->step_id, &spec->limits,
-                                  &s->cgroup, err, err_len);
+        r = cgroup_step_create(sandbox_context_cgroups(c), spec->step_id, &spec->limits,
+                               &s->cgroup, err, err_len);
+        if (r < 0)
+                return r;
+        r = cgroup_step_self_attach_fds(s->cgroup, s->plan.cgroup_fds,
+                                        ARRAY_SIZE(s->plan.cgroup_fds));
+        if (r < 0) {
+                snprintf(err, err_len, "cannot open the step's cgroup: %s", strerror(-r));
+                return r;
+        }
+        s->plan.n_cgroup_fds = (size_t)r;
+        s->self_attach = r > 0;
+        return 0;
 }
 
 static int do_clone(struct sandbox_step *s)
@@ -235,10 +250,14 @@ static int attach(struct sandbox_step *s, char *err, size_t err_len)
         const struct launch_spec *spec = s->plan.spec;
         int r;
 
-        r = cgroup_step_attach(s->cgroup, s->pid);
-        if (r < 0) {
-                snprintf(err, err_len, "cannot move the step into its cgroup: %s", strerror(-r));
-                return r;
+        /* v2: cloned into it; v1: the child moves itself (cgroup_apply) */
+        if (cgroup_step_clone_fd(s->cgroup) < 0 && !s->self_attach) {
+                r = cgroup_step_attach(s->cgroup, s->pid);
+                if (r < 0) {
+                        snprintf(err, err_len, "cannot move the step into its cgroup: %s",
+                                 strerror(-r));
+                        return r;
+                }
         }
         if (spec->user_namespace) {
                 r = write_id_maps(s, err, err_len);

@@ -490,7 +490,7 @@ class TestRootfs(ExecTestCase):
 
 
 class TestSetupFailures(ExecTestCase):
-    STEPS = ["wait-go", "user-namespace", "cgroup-namespace", "hostname", "mounts", "network", "stdio",
+    STEPS = ["cgroup", "wait-go", "user-namespace", "cgroup-namespace", "hostname", "mounts", "network", "stdio",
              "session", "oom-score", "rlimits", "cwd", "capabilities", "identity",
              "no-new-privs", "close-fds", "seccomp", "exec"]
 

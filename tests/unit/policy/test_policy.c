@@ -479,6 +479,43 @@ START_TEST(remembered_uid_now_a_user)
 }
 END_TEST
 
+/* A configuration remembers the uids it resolved: later steps touch neither
+ * the state folder nor the user database; a reload reads them again. */
+START_TEST(resolved_uids_are_cached_per_configuration)
+{
+        struct scratch s;
+        struct policy_config *c, *c2;
+        struct launch_spec *spec = NULL;
+        char *argv[] = { "/bin/true", NULL };
+        struct step_request req = { .project = "a", .argv = argv };
+        char path[512], err[512];
+        uid_t first;
+        FILE *f;
+
+        scratch_make(&s);
+        scratch_write(&s, "projects.d/a.json", "{}");
+        c = load_ok(&s);
+        ck_assert_int_eq(policy_resolve(c, &req, &spec, err, sizeof(err)), 0);
+        first = spec->uid;
+        spec = launch_spec_free(spec);
+        /* the file says otherwise now: this configuration keeps what it checked */
+        snprintf(path, sizeof(path), "%s/ids/a", s.state);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "2\n"); /* bin */
+        fclose(f);
+        ck_assert_int_eq(policy_resolve(c, &req, &spec, err, sizeof(err)), 0);
+        ck_assert_uint_eq(spec->uid, first);
+        spec = launch_spec_free(spec);
+        /* a new configuration reads the file again, and checks it */
+        c2 = load_ok(&s);
+        ck_assert_int_eq(policy_resolve(c2, &req, &spec, err, sizeof(err)), -EEXIST);
+        policy_config_unref(c2);
+        policy_config_unref(c);
+        scratch_remove(&s);
+}
+END_TEST
+
 START_TEST(explain_names_everything)
 {
         struct scratch s;
@@ -691,6 +728,7 @@ int main(void)
         tcase_add_test(tc, uid_allocation);
         tcase_add_test(tc, uid_range_exhausted);
         tcase_add_test(tc, remembered_uid_now_a_user);
+        tcase_add_test(tc, resolved_uids_are_cached_per_configuration);
         tcase_add_test(tc, explain_names_everything);
         tcase_add_test(tc, reload_is_independent);
         tcase_add_test(tc, bad_requests);
