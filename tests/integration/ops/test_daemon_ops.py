@@ -145,8 +145,6 @@ class DaemonOpsTest(unittest.TestCase):
 
     def test_audit_lines(self):
         lines = [l for l in self.daemon_log().splitlines() if "event=audit" in l]
-        if not lines:
-            self.skipTest("the daemon does not write audit lines yet")
         self.assertEqual(len(lines), 3, lines)
         for l in lines:
             self.assertRegex(l, r" project=%s peer_uid=0 peer_pid=\d+ run_uid=61240 "
@@ -232,6 +230,9 @@ class JournalLogTest(unittest.TestCase):
                 self.assertIsNotNone(m, line)
                 self.assertEqual(levels[m.group(1)], m.group(2), line)
             self.assertTrue(any(" event=step-end " in l for l in lines), lines)
+            audit = [l for l in lines if " event=audit " in l]
+            self.assertEqual(len(audit), 1, lines)
+            self.assertTrue(audit[0].startswith("<5>level=notice event=audit step="), audit)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
