@@ -296,6 +296,7 @@ static int recover_one(struct daemon *d, const char *name)
         memcpy(s->id, name, strlen(name) + 1);
         s->state = STEP_DONE;
         s->log_fd = s->stdin_fd = -1;
+        s->timer_w.fd = s->sync_w.fd = s->out_w.fd = s->err_w.fd = s->pid_w.fd = -1;
         TAILQ_INIT(&s->attachments);
         r = load_request(dfd, s);
         if (r < 0) {
