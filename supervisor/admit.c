@@ -142,7 +142,7 @@ static struct step *step_new(struct daemon *d, const struct client *c, const str
         if (!s)
                 return NULL;
         s->log_fd = s->stdin_fd = -1;
-        s->timer_w.fd = -1;
+        s->timer_w.fd = s->sync_w.fd = s->out_w.fd = s->err_w.fd = s->pid_w.fd = -1;
         TAILQ_INIT(&s->attachments);
         do
                 make_step_id(s->id, sizeof(s->id));
