@@ -96,7 +96,10 @@ struct step {
         struct client *owner;     /* the connection that sent run, while connected */
         struct sandbox_step *sbx;
         struct watch sync_w, out_w, err_w, pid_w, timer_w;
-        bool sync_open, out_open, err_open, reaped, killing;
+        /* *_open: in the epoll set now. A handler whose flag is off was
+         * called for an event queued before its fd left the set (in the
+         * same batch): the fd may be closed and its number reused. */
+        bool sync_open, out_open, err_open, pid_open, reaped, killing;
         enum step_reason kill_reason;
         struct step_result reap_result;
         uint64_t start_mono;

@@ -28,6 +28,8 @@ void notify(const char *state)
 
 static void on_listen(struct daemon *d, struct watch *w, uint32_t events)
 {
+        if (d->n_listeners == 0)
+                return; /* closed earlier in this batch (drain) */
         client_accept(d, w->fd);
 }
 

@@ -114,9 +114,9 @@ static void step_unwatch(struct daemon *d, struct step *s)
                 watch_del(d, &s->out_w);
         if (s->err_open)
                 watch_del(d, &s->err_w);
-        if (!s->reaped && s->sbx)
+        if (s->pid_open)
                 watch_del(d, &s->pid_w);
-        s->sync_open = s->out_open = s->err_open = false;
+        s->sync_open = s->out_open = s->err_open = s->pid_open = false;
         if (s->timer_w.fd >= 0) {
                 watch_del(d, &s->timer_w);
                 s->timer_w.fd = safe_close(s->timer_w.fd);
@@ -228,8 +228,8 @@ void step_output(struct daemon *d, struct step *s, int stream, const uint8_t *da
 
 static void read_output(struct daemon *d, struct step *s, struct watch *w, int stream)
 {
-        if (s->state == STEP_DONE)
-                return; /* ended earlier in this batch of events */
+        if (!(stream == LOG_STREAM_STDOUT ? s->out_open : s->err_open))
+                return; /* a stale event: see daemon.h */
         ssize_t n = read(w->fd, d->iobuf, sizeof(d->iobuf));
 
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -260,8 +260,8 @@ static void on_sync(struct daemon *d, struct watch *w, uint32_t events)
 {
         struct step *s = container_of(w, struct step, sync_w);
 
-        if (s->state == STEP_DONE)
-                return;
+        if (!s->sync_open)
+                return; /* a stale event: the fd may be closed, its number reused */
         /* The sandbox closes the sync fd itself at EOF: take it out of the
          * epoll set while it is surely still open, put it back if it stays.
          * (DEL on a closed fd number could hit another step's fd.) */
@@ -282,18 +282,20 @@ static void on_pidfd(struct daemon *d, struct watch *w, uint32_t events)
 {
         struct step *s = container_of(w, struct step, pid_w);
 
-        if (s->state == STEP_DONE)
-                return;
+        if (!s->pid_open)
+                return; /* a stale event */
         /* reap reads the sync fd to its end and closes it: unwatch first */
         if (s->sync_open) {
                 watch_del(d, &s->sync_w);
                 s->sync_open = false;
         }
         watch_del(d, w);
+        s->pid_open = false;
         int r = sandbox_step_reap(s->sbx, &s->reap_result);
 
         if (r == -EAGAIN) {
-                (void)watch_add(d, w, EPOLLIN);
+                if (watch_add(d, w, EPOLLIN) == 0)
+                        s->pid_open = true;
                 return;
         }
         s->reaped = true;
@@ -335,8 +337,8 @@ static void on_timer(struct daemon *d, struct watch *w, uint32_t events)
         struct step *s = container_of(w, struct step, timer_w);
         uint64_t ticks;
 
-        if (s->state == STEP_DONE)
-                return;
+        if (s->state == STEP_DONE || w->fd < 0)
+                return; /* a stale event */
         if (read(w->fd, &ticks, sizeof(ticks)) < 0)
                 return;
         if (!s->killing) {
@@ -428,6 +430,7 @@ static int watch_step_fds(struct daemon *d, struct step *s)
                 return r;
         if ((r = watch_add(d, &s->pid_w, EPOLLIN)) < 0)
                 return r;
+        s->pid_open = true;
         if (s->sync_w.fd >= 0 && watch_add(d, &s->sync_w, EPOLLIN) == 0)
                 s->sync_open = true;
         if ((r = watch_add(d, &s->out_w, EPOLLIN)) < 0)
