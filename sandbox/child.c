@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -307,10 +308,18 @@ static const struct setup_entry payload_steps[] = {
         { STEP_EXEC, exec_payload },
 };
 
-static _noreturn_ void payload_run(const struct sandbox_plan *p, int report_fd)
+static _noreturn_ void payload_run(const struct sandbox_plan *p, int report_fd, int dropped_fd)
 {
         struct setup_report rep = { 0 };
         sigset_t none;
+        char c;
+
+        /* Run nothing of the step until the init has dropped its privileges
+         * and made itself non-dumpable: the init keeps a copy of the
+         * launcher's memory, which a same-uid process must never read. */
+        while (read(dropped_fd, &c, 1) < 0 && errno == EINTR)
+                ;
+        close(dropped_fd);
 
         /* Signals: default dispositions and an empty mask for the step. */
         for (int sig = 1; sig < _NSIG; sig++)
@@ -449,8 +458,9 @@ static _noreturn_ void init_loop(const struct sandbox_plan *p, const sigset_t *s
                         reap_some(payload, &status, &done, WNOHANG, &none_left);
                         continue;
                 }
-                if (sig == SIGTERM && si.si_pid == 0) {
-                        /* From outside our namespace: the launcher ends the step. */
+                if (sig == SIGTERM && si.si_pid == 0 && si.si_code == SI_USER) {
+                        /* From outside our namespace (kill/pidfd_send_signal, not a
+                         * forged sigqueue): the launcher ends the step. */
                         end.terminated = 1;
                         break;
                 }
@@ -476,6 +486,14 @@ static const struct setup_entry init_drop_steps[] = {
         { STEP_IDS, ids_apply },
         { STEP_NNP, nnp_apply },
 };
+
+/* The launcher's end of the sync socket closed: it is gone. */
+static bool launcher_gone(const struct sandbox_plan *p)
+{
+        struct pollfd pfd = { .fd = p->sync_fd, .events = POLLIN };
+
+        return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR));
+}
 
 static int cmp_int(const void *a, const void *b)
 {
@@ -507,7 +525,7 @@ static void close_inherited_fds(const struct sandbox_plan *p)
 _noreturn_ void sandbox_child(const struct sandbox_plan *p)
 {
         struct setup_report rep = { 0 };
-        int execpipe[2];
+        int execpipe[2], dropped[2];
         sigset_t set;
         pid_t payload;
 
@@ -518,15 +536,18 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
                 if (run_step(p, init_steps[i].id, init_steps[i].apply, &rep) < 0)
                         init_fail(p, &rep);
 
-        if (pipe2(execpipe, O_CLOEXEC) < 0 || (payload = fork()) < 0) {
+        if (pipe2(execpipe, O_CLOEXEC) < 0 || pipe2(dropped, O_CLOEXEC) < 0 ||
+            (payload = fork()) < 0) {
                 rep = (struct setup_report){ .step = STEP_FORK, .err = errno };
                 init_fail(p, &rep);
         }
         if (payload == 0) {
                 close(execpipe[0]);
-                payload_run(p, execpipe[1]);
+                close(dropped[1]);
+                payload_run(p, execpipe[1], dropped[0]);
         }
         close(execpipe[1]);
+        close(dropped[0]);
         /* The step's stdio belongs to the payload alone: EOF on the parent's
          * side then means every process of the step is gone. */
         close(p->stdout_fd);
@@ -539,9 +560,15 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
                         kill(payload, SIGKILL);
                         init_fail(p, &rep);
                 }
-        /* Changing credentials cleared the death signal: set it again. */
+        /* Changing credentials cleared the death signal: set it again, and
+         * look whether the launcher died in between. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         prctl(PR_SET_DUMPABLE, 0);
+        if (launcher_gone(p)) {
+                kill(payload, SIGKILL);
+                _exit(EXIT_SETUP);
+        }
+        close(dropped[1]); /* the payload may go on */
         wait_exec(p, execpipe[0]);
         close(execpipe[0]);
         init_loop(p, &set, payload);

@@ -242,6 +242,58 @@ static int dev_apply(struct mount_ctx *m)
                         "mode=1777,size=64m");
 }
 
+/* Cover an existing path inside with an empty read-only tmpfs (a folder)
+ * or /dev/null (a file). Missing paths are fine: nothing to hide. */
+static int mask(struct mount_ctx *m, const char *inside)
+{
+        char dst[4096];
+        struct stat st;
+
+        if (root_path(dst, sizeof(dst), inside) < 0)
+                return fail(m, inside, ENAMETOOLONG);
+        if (lstat(dst, &st) < 0)
+                return errno == ENOENT ? 0 : fail(m, inside, errno);
+        if (S_ISDIR(st.st_mode)) {
+                if (mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          "mode=0755,size=4k") < 0)
+                        return fail(m, inside, errno);
+        } else if (mount(ROOT "/dev/null", dst, NULL, MS_BIND, NULL) < 0) {
+                return fail(m, inside, errno);
+        }
+        return 0;
+}
+
+/* Docker's /proc: kernel knobs read-only, a few informative leaks masked.
+ * A step has no capabilities and no uid 0, so this is depth, not the wall. */
+static int proc_harden(struct mount_ctx *m)
+{
+        static const char *const read_only[] = { "/proc/sys", "/proc/sysrq-trigger", "/proc/irq",
+                                                 "/proc/bus", "/proc/fs" };
+        static const char *const masked[] = { "/proc/kcore", "/proc/keys", "/proc/timer_list",
+                                              "/proc/latency_stats", "/proc/sched_debug",
+                                              "/proc/acpi", "/proc/asound", "/proc/scsi" };
+        char dst[4096];
+        int r;
+
+        for (size_t i = 0; i < ARRAY_SIZE(read_only); i++) {
+                root_path(dst, sizeof(dst), read_only[i]);
+                if (access(dst, F_OK) < 0)
+                        continue;
+                if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+                        return fail(m, read_only[i], errno);
+                r = set_attr(dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                          MOUNT_ATTR_NOEXEC, true);
+                if (r < 0)
+                        return fail(m, read_only[i], -r);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(masked); i++) {
+                r = mask(m, masked[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int tmp_apply(struct mount_ctx *m, const struct launch_spec *s)
 {
         char opts[64];
@@ -278,6 +330,11 @@ static int root_apply(struct mount_ctx *m, const struct launch_spec *s)
                 snprintf(src, sizeof(src), OLD "%s", s->rootfs);
                 if (mount(src, ROOT, NULL, MS_BIND | MS_REC, NULL) < 0)
                         return fail(m, s->rootfs, errno);
+                /* every mount below the admin's root too, before ours go on top */
+                r = set_attr(ROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                             true);
+                if (r < 0)
+                        return fail(m, s->rootfs, -r);
         } else if (mount("tmpfs", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
                 return fail(m, "root tmpfs", errno);
         /* With an admin's root filesystem nothing may be created in it. */
@@ -321,6 +378,10 @@ int mount_apply(const struct sandbox_plan *p, char *what, size_t what_len)
                 r = mount_fs(&m, "proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
         if (r >= 0)
                 r = dev_apply(&m);
+        if (r >= 0)
+                r = proc_harden(&m);
+        for (char **path = s->masked; r >= 0 && path && *path; path++)
+                r = mask(&m, *path);
         if (r >= 0)
                 r = tmp_apply(&m, s);
         if (r >= 0)

@@ -14,8 +14,11 @@
  *   sandbox_step_kill()        → SIGKILL the whole step now (backstop)
  *   sandbox_step_free()        → kills what is left, removes the cgroup
  *
- * The caller drains stdout/stderr to EOF before it reports the end: EOF only
- * comes once every process of the step is gone.
+ * When the pidfd fires, every process of the step is gone (the pid
+ * namespace died with its init), so everything the step wrote is in the
+ * pipes: the caller reads what is buffered (until EAGAIN, bounded) and then
+ * stops. It must not wait for EOF: a step can pass its pipe ends to a
+ * process outside the step, which would then decide when the step ends.
  */
 
 #include <stdbool.h>
@@ -56,6 +59,10 @@ int sandbox_step_sync_fd(const struct sandbox_step *s);
 int sandbox_step_stdout_fd(const struct sandbox_step *s); /* non-blocking read end */
 int sandbox_step_stderr_fd(const struct sandbox_step *s);
 pid_t sandbox_step_pid(const struct sandbox_step *s);      /* the step's init, host pid */
+/* Close our read end of the step's stdout or stderr (fd as returned above),
+ * so that the step's writes fail with EPIPE/SIGPIPE, as when the reader of
+ * a plain pipe goes away. */
+void sandbox_step_close_output(struct sandbox_step *s, int fd);
 
 /* Call when sync_fd is readable. Returns:
  *   SANDBOX_SYNC_NONE     nothing complete yet (spurious wakeup)

@@ -334,6 +334,14 @@ pid_t sandbox_step_pid(const struct sandbox_step *s)
         return s->pid;
 }
 
+void sandbox_step_close_output(struct sandbox_step *s, int fd)
+{
+        if (fd >= 0 && fd == s->stdout_fd)
+                s->stdout_fd = safe_close(s->stdout_fd);
+        else if (fd >= 0 && fd == s->stderr_fd)
+                s->stderr_fd = safe_close(s->stderr_fd);
+}
+
 #define SYNC_GOT_END 100 /* internal: ENDED was read */
 
 /* Read one message; SANDBOX_SYNC_*, SYNC_GOT_END or -errno. */

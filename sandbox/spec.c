@@ -78,6 +78,9 @@ struct launch_spec *launch_spec_new(void)
         for (size_t i = 0; i < ARRAY_SIZE(default_system_binds); i++)
                 if (strv_push(&s->system_binds, default_system_binds[i]) < 0)
                         return NULL;
+        /* other projects' policies live there; a step has no business reading them */
+        if (strv_push(&s->masked, "/etc/stepd") < 0)
+                return NULL;
         return TAKE_PTR(s);
 }
 
@@ -95,6 +98,7 @@ struct launch_spec *launch_spec_free(struct launch_spec *s)
         free(s->hostname);
         free(s->rootfs);
         strv_free(s->system_binds);
+        strv_free(s->masked);
         for (size_t i = 0; i < s->n_binds; i++) {
                 free(s->binds[i].source);
                 free(s->binds[i].target);
@@ -157,6 +161,9 @@ int launch_spec_validate(const struct launch_spec *s, char *err, size_t err_len)
                 FAIL("invalid step id '%s'", s->step_id ? s->step_id : "");
         if (!s->argv || !s->argv[0] || !s->argv[0][0])
                 FAIL("no command given");
+        if ((s->uid == 0 || s->gid == 0) && !s->allow_root)
+                FAIL("refusing to run a step as uid or gid 0: without capabilities it still "
+                     "owns much of /proc and of the host's files");
         if (!s->workdir || s->workdir[0] != '/')
                 FAIL("working folder must be an absolute path");
         if (!sandbox_path_valid(s->workdir_target))
@@ -166,6 +173,9 @@ int launch_spec_validate(const struct launch_spec *s, char *err, size_t err_len)
         for (char **b = s->system_binds; b && *b; b++)
                 if (!sandbox_path_valid(*b))
                         FAIL("invalid system folder '%s'", *b);
+        for (char **b = s->masked; b && *b; b++)
+                if (!sandbox_path_valid(*b))
+                        FAIL("invalid masked path '%s'", *b);
         for (size_t i = 0; i < s->n_binds; i++) {
                 if (!s->binds[i].source || s->binds[i].source[0] != '/')
                         FAIL("bind source '%s' must be an absolute path", s->binds[i].source);

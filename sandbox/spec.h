@@ -102,8 +102,10 @@ struct launch_spec {
         char **argv;           /* argv[0]: absolute, or looked up in PATH of envp inside */
         char **envp;           /* exactly the step's environment */
 
-        uid_t uid;             /* never 0 unless allow_root (tests/admin opt-in) */
+        uid_t uid;             /* never 0 unless allow_root */
         gid_t gid;
+        bool allow_root;       /* admit uid/gid 0 (even without capabilities, uid 0
+                                * owns much of /proc and the host's files) */
         bool user_namespace;   /* also unshare a user namespace: inside, the step is uid 0
                                 * without capabilities; that is uid/gid above on the host,
                                 * the only ids mapped */
@@ -118,6 +120,9 @@ struct launch_spec {
                                 * (those that exist; symlinks kept as symlinks) */
         struct bind_mount *binds;  /* extra binds */
         size_t n_binds;
+        char **masked;         /* paths inside covered by an empty read-only tmpfs when
+                                * they exist (stepd's own configuration, say);
+                                * default: /etc/stepd */
 
         char *workdir;         /* host path of the step's working folder (exists, owned by uid) */
         char *workdir_target;  /* where it appears inside, and the cwd. Default "/work" */

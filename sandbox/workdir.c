@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,7 +17,11 @@
 #include "common/util.h"
 #include "sandbox/sandbox.h"
 
-#define REMOVE_MAX_DEPTH 512
+/* Folders deeper than this are moved up to the top (renameat within the
+ * working folder) and removed in a later round: removal needs no more than
+ * this many fds at once, however deep a step nests. */
+#define REMOVE_MAX_DEPTH 64
+#define REMOVE_MAX_ROUNDS 100000
 
 static bool name_ok(const char *name)
 {
@@ -40,14 +45,46 @@ int workdir_create(int parent_dirfd, const char *name, uid_t uid, gid_t gid, mod
         return 0;
 }
 
-static int remove_contents(int dfd, dev_t dev, unsigned depth)
+struct remove_ctx {
+        int top;        /* the working folder */
+        dev_t dev;      /* never leave its filesystem */
+        unsigned moved; /* subtrees moved up this round */
+        unsigned seq;
+};
+
+static int remove_contents(struct remove_ctx *c, int dfd, unsigned depth);
+
+static int remove_dir_entry(struct remove_ctx *c, int dfd, const char *name, unsigned depth)
 {
-        DIR *d;
+        char up[64];
+        int sub, r;
+
+        if (depth >= REMOVE_MAX_DEPTH) {
+                /* too deep to keep descending: move it to the top for a later round */
+                snprintf(up, sizeof(up), ".stepd-deep-%u-%u", c->seq++, (unsigned)getpid());
+                if (renameat(dfd, name, c->top, up) < 0)
+                        return -errno;
+                c->moved++;
+                return 0;
+        }
+        sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0)
+                return -errno;
+        /* A step may have left a folder it made unreadable to itself. */
+        (void)fchmod(sub, 0700);
+        r = remove_contents(c, sub, depth + 1);
+        close(sub);
+        if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && r == 0 && errno != ENOENT)
+                r = -errno;
+        return r;
+}
+
+static int remove_contents(struct remove_ctx *c, int dfd, unsigned depth)
+{
         struct dirent *de;
         int r = 0, fd;
+        DIR *d;
 
-        if (depth > REMOVE_MAX_DEPTH)
-                return -ELOOP;
         fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return -errno;
@@ -56,35 +93,24 @@ static int remove_contents(int dfd, dev_t dev, unsigned depth)
                 close(fd);
                 return -errno;
         }
+        /* the dup shares the offset with dfd, which an earlier round read to the end */
+        rewinddir(d);
         while ((de = readdir(d))) {
                 struct stat st;
+                int k;
 
                 if (!name_ok(de->d_name))
                         continue;
                 if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
-                if (S_ISDIR(st.st_mode)) {
-                        int sub, k;
-
-                        if (st.st_dev != dev) {
-                                r = -EXDEV; /* a mount point: never descend */
-                                continue;
-                        }
-                        sub = openat(dfd, de->d_name,
-                                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (sub < 0)
-                                continue;
-                        /* A step may have left a folder it made unreadable to itself. */
-                        fchmod(sub, 0700);
-                        k = remove_contents(sub, dev, depth + 1);
-                        close(sub);
-                        if (k < 0 && r == 0)
-                                r = k;
-                        if (unlinkat(dfd, de->d_name, AT_REMOVEDIR) < 0 && r == 0)
-                                r = -errno;
-                } else if (unlinkat(dfd, de->d_name, 0) < 0 && r == 0) {
-                        r = -errno;
-                }
+                if (!S_ISDIR(st.st_mode))
+                        k = unlinkat(dfd, de->d_name, 0) < 0 ? -errno : 0;
+                else if (st.st_dev != c->dev)
+                        k = -EXDEV; /* a mount point: never descend */
+                else
+                        k = remove_dir_entry(c, dfd, de->d_name, depth);
+                if (k < 0 && k != -ENOENT && r == 0)
+                        r = k;
         }
         closedir(d);
         return r;
@@ -93,6 +119,7 @@ static int remove_contents(int dfd, dev_t dev, unsigned depth)
 int workdir_remove(int parent_dirfd, const char *name)
 {
         _cleanup_close_ int fd = -1;
+        struct remove_ctx c = { .top = -1 };
         struct stat st;
         int r;
 
@@ -103,8 +130,17 @@ int workdir_remove(int parent_dirfd, const char *name)
                 return errno == ENOENT ? 0 : -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
-        fchmod(fd, 0700);
-        r = remove_contents(fd, st.st_dev, 0);
+        (void)fchmod(fd, 0700);
+        c.top = fd;
+        c.dev = st.st_dev;
+        for (unsigned round = 0;; round++) {
+                c.moved = 0;
+                r = remove_contents(&c, fd, 0);
+                if (r < 0 || c.moved == 0)
+                        break;
+                if (round >= REMOVE_MAX_ROUNDS)
+                        return -ELOOP;
+        }
         if (unlinkat(parent_dirfd, name, AT_REMOVEDIR) < 0)
                 return r < 0 ? r : -errno;
         return r;

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,16 +53,22 @@ static int arm_timer(int tfd, uint64_t ms)
         return timerfd_settime(tfd, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
-/* Copy what is there from a step's pipe to ours; close on EOF. */
-static void relay(struct pollfd *p, int to)
+/* Copy what is there from a step's pipe to ours, at most max bytes; stop
+ * watching on EOF. When our reader is gone, close the step's pipe too: the
+ * step then gets EPIPE/SIGPIPE like any writer into a closed pipe. */
+static void relay(struct exec_loop *l, struct pollfd *p, int to, size_t max)
 {
         char buf[65536];
 
-        for (;;) {
-                ssize_t n = read(p->fd, buf, sizeof(buf));
+        while (max > 0) {
+                ssize_t n = read(p->fd, buf, MIN(sizeof(buf), max));
                 if (n > 0) {
-                        if (loop_write(to, buf, (size_t)n) < 0)
-                                continue; /* our reader went away: keep draining */
+                        if (loop_write(to, buf, (size_t)n) == -EPIPE) {
+                                sandbox_step_close_output(l->step, p->fd);
+                                p->fd = -1;
+                                return;
+                        }
+                        max -= (size_t)n;
                         continue;
                 }
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -104,9 +111,24 @@ static void on_signal(struct exec_loop *l)
                 end_step(l, STEP_REASON_CANCELLED);
 }
 
+/* The init has exited, so every process of the step is gone and all it
+ * wrote is in the pipes. A step may have passed its pipe ends to a process
+ * outside (over a unix socket): waiting for EOF would wait for that one.
+ * So take what is buffered (bounded, in case someone keeps writing), and
+ * stop. */
+static void drain_after_exit(struct exec_loop *l)
+{
+        for (int i = FD_OUT; i <= FD_ERR; i++)
+                if (l->pfd[i].fd >= 0) {
+                        relay(l, &l->pfd[i], i == FD_OUT ? STDOUT_FILENO : STDERR_FILENO,
+                              (size_t)16 << 20);
+                        l->pfd[i].fd = -1;
+                }
+}
+
 static int run_loop(struct exec_loop *l)
 {
-        while (!l->exited || l->pfd[FD_OUT].fd >= 0 || l->pfd[FD_ERR].fd >= 0) {
+        while (!l->exited) {
                 int n = poll(l->pfd, _FD_MAX, -1);
 
                 if (n < 0 && errno == EINTR)
@@ -114,9 +136,9 @@ static int run_loop(struct exec_loop *l)
                 if (n < 0)
                         return -errno;
                 if (l->pfd[FD_OUT].revents)
-                        relay(&l->pfd[FD_OUT], STDOUT_FILENO);
+                        relay(l, &l->pfd[FD_OUT], STDOUT_FILENO, SIZE_MAX);
                 if (l->pfd[FD_ERR].revents)
-                        relay(&l->pfd[FD_ERR], STDERR_FILENO);
+                        relay(l, &l->pfd[FD_ERR], STDERR_FILENO, SIZE_MAX);
                 if (l->pfd[FD_SYNC].revents) {
                         int r = sandbox_step_on_sync(l->step);
                         if (r == SANDBOX_SYNC_EOF || r < 0)
@@ -131,6 +153,7 @@ static int run_loop(struct exec_loop *l)
                         l->pfd[FD_PID].fd = -1;
                 }
         }
+        drain_after_exit(l);
         return 0;
 }
 
@@ -212,6 +235,9 @@ int verb_exec(int argc, char **argv)
         int r;
 
         log_set_prefix("stepd exec");
+        /* `stepd exec ... | head`: a gone reader must not kill the launcher
+         * before it has cleaned up (relay() passes EPIPE on to the step). */
+        signal(SIGPIPE, SIG_IGN);
         r = exec_options_parse(argc, argv, &o);
         if (r <= 0)
                 return r < 0 ? 125 : 0; /* error, or --help */

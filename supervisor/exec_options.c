@@ -445,11 +445,14 @@ validate:
 void exec_workdir_remove(struct exec_options *o)
 {
         _cleanup_close_ int dfd = -1;
+        int r;
 
         if (!o->workdir_made || o->keep_workdir)
                 return;
         dfd = open(o->exec_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (dfd >= 0)
-                workdir_remove(dfd, o->spec->step_id);
+        r = dfd < 0 ? -errno : workdir_remove(dfd, o->spec->step_id);
+        if (r < 0)
+                fprintf(stderr, "stepd exec: cannot remove the working folder %s: %s\n",
+                        o->spec->workdir, strerror(-r));
         o->workdir_made = false;
 }

@@ -126,6 +126,7 @@ CHECKS = {
     "write_work": write_file("/work/probe-file"),
     "write_tmp": write_file("/tmp/probe-file"),
     "write_devshm": write_file("/dev/shm/probe-file"),
+    "write_proc_sys": write_file("/proc/sys/kernel/hostname"),
     "cap_eff": lambda: status_field("CapEff"),
     "cap_prm": lambda: status_field("CapPrm"),
     "cap_inh": lambda: status_field("CapInh"),

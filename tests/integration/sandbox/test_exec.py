@@ -489,6 +489,93 @@ class TestRootfs(ExecTestCase):
         self.assertIn("/proc", r.result["message"])
 
 
+class TestReviewFindings(ExecTestCase):
+    """Each of these once let a step reach past its sandbox or hang its launcher."""
+
+    def test_passing_the_output_pipes_away_does_not_hold_the_launcher(self):
+        shared = os.path.join(self.tmp.name, "shared")
+        os.makedirs(shared, exist_ok=True)
+        os.chmod(shared, 0o777)
+        path = os.path.join(shared, "fds.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        os.chmod(path, 0o777)
+        srv.listen(1)
+        held = []
+        try:
+            t0 = time.monotonic()
+            proc = subprocess.Popen(
+                [STEPD, "exec", "--json", "--state", self.state, "--uid", str(UID), "--gid",
+                 str(GID), "--bind", f"{shared}:/shared", "--timeout", "30s", "--",
+                 "/usr/bin/python3", "-c",
+                 "import socket; s=socket.socket(socket.AF_UNIX); s.connect('/shared/fds.sock');"
+                 "socket.send_fds(s, [b'x'], [1, 2]); print('sent', flush=True)"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            conn, _ = srv.accept()
+            _, fds, _, _ = socket.recv_fds(conn, 1, 4)
+            held += fds  # someone outside the step now holds its stdout and stderr
+            out, err = proc.communicate(timeout=20)
+            elapsed = time.monotonic() - t0
+            conn.close()
+        finally:
+            for fd in held:
+                os.close(fd)
+            srv.close()
+        res = json.loads(err.decode().strip().splitlines()[-1])
+        self.assertEqual(res["reason"], "exited")
+        self.assertEqual(out, b"sent\n")
+        self.assertLess(elapsed, 10)
+
+    def test_uid_zero_is_refused(self):
+        for opts in (["--uid", "0"], ["--gid", "0"]):
+            r = self.stepd_exec(["/bin/true"], *opts)
+            self.assertEqual(r.rc, 125, r)
+            self.assertIn("refusing to run a step as uid or gid 0", r.stderr)
+
+    def test_proc_knobs_are_read_only(self):
+        self.assertEqual(self.probe("write_proc_sys")["write_proc_sys"], "EROFS")
+
+    def test_stepd_configuration_is_masked(self):
+        if os.path.exists("/etc/stepd"):
+            self.skipTest("/etc/stepd exists on this host; not touching it")
+        os.makedirs("/etc/stepd/projects.d")
+        try:
+            with open("/etc/stepd/projects.d/other.json", "w") as f:
+                f.write('{"env": {"TOKEN": "secret"}}')
+            os.chmod("/etc/stepd/projects.d/other.json", 0o644)
+            c = self.probe("listdir=/etc/stepd", "read=/etc/stepd/projects.d/other.json")
+        finally:
+            shutil.rmtree("/etc/stepd")
+        self.assertEqual(c["listdir=/etc/stepd"], "")
+        self.assertEqual(c["read=/etc/stepd/projects.d/other.json"], "ENOENT")
+
+    def test_nested_mounts_of_an_admin_rootfs_are_read_only(self):
+        root = TestRootfs.make_rootfs(self)
+        os.makedirs(os.path.join(root, "data"), exist_ok=True)
+        script = (f"mount -t tmpfs none {root}/data && exec {STEPD} exec --json --state "
+                  f"{self.state} --uid {UID} --gid {GID} --rootfs {root} -- /bin/sh -c "
+                  "'echo x > /data/x && echo wrote || echo refused'")
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.stdout.decode().split(), ["refused"], r)
+
+    def test_a_reader_that_goes_away_does_not_kill_the_launcher(self):
+        r = subprocess.run(f"{STEPD} exec --json --state {self.state} --uid {UID} --gid {GID} "
+                           "-- /usr/bin/yes | head -n 1", shell=True, capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.stdout, b"y\n")
+        res = json.loads(r.stderr.decode().strip().splitlines()[-1])
+        self.assertEqual((res["reason"], res["signal"]), ("signaled", 13))
+        self.assertEqual(os.listdir(os.path.join(self.state, "exec")), [])
+
+    def test_a_very_deep_working_folder_is_removed(self):
+        r = self.stepd_exec(["/bin/sh", "-c", "cd /work; i=0; while [ $i -lt 700 ]; do "
+                             "mkdir d; cd d; i=$((i+1)); done; touch f"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("cannot remove", r.stderr)
+        self.assertEqual(os.listdir(os.path.join(self.state, "exec")), [])
+
+
 class TestSetupFailures(ExecTestCase):
     STEPS = ["cgroup", "wait-go", "user-namespace", "cgroup-namespace", "hostname", "mounts", "network", "stdio",
              "session", "oom-score", "rlimits", "cwd", "capabilities", "identity",

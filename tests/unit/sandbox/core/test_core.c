@@ -197,6 +197,34 @@ START_TEST(workdir_remove_refuses_a_link_as_the_folder)
 }
 END_TEST
 
+/* A step nests folders far deeper than removal descends: nothing is left. */
+START_TEST(workdir_remove_deep_tree)
+{
+        char tmpl[] = "/tmp/stepd-wd-XXXXXX", p[256];
+        int dfd = make_parent(tmpl), cur;
+        struct stat st;
+
+        ck_assert_int_eq(workdir_create(dfd, "deep", 0, 0, 0700), 0);
+        cur = openat(dfd, "deep", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        for (int i = 0; i < 700; i++) {
+                int next;
+
+                ck_assert_int_eq(mkdirat(cur, "d", 0700), 0);
+                next = openat(cur, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                ck_assert_int_ge(next, 0);
+                close(cur);
+                cur = next;
+        }
+        ck_assert_int_ge(openat(cur, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0600), 0);
+        close(cur);
+        ck_assert_int_eq(workdir_remove(dfd, "deep"), 0);
+        snprintf(p, sizeof(p), "%s/deep", tmpl);
+        ck_assert_int_eq(lstat(p, &st), -1);
+        rmdir(tmpl);
+        close(dfd);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("sandbox-core");
@@ -210,6 +238,7 @@ int main(void)
         tcase_add_test(tc, workdir_owner_and_mode);
         tcase_add_test(tc, workdir_remove_never_follows_links);
         tcase_add_test(tc, workdir_remove_refuses_a_link_as_the_folder);
+        tcase_add_test(tc, workdir_remove_deep_tree);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
