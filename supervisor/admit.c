@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/daemon.h"
+#include "supervisor/remote.h"
 
 _printf_(3, 4) static int refuse(struct proto_error *err, enum proto_error_code code,
                                  const char *fmt, ...)
@@ -189,6 +190,8 @@ int step_create(struct daemon *d, struct client *c, const struct proto_request *
         if (!s)
                 return refuse(err, PROTO_E_INTERNAL, "out of memory");
         r = resolve(d, run, s, err);
+        if (r == 0 && remote_prepare(s, req) < 0)
+                r = refuse(err, PROTO_E_INTERNAL, "out of memory");
         if (r == 0 && run->has_stdin && (r = make_stdin(run, &s->stdin_fd)) < 0)
                 r = refuse(err, PROTO_E_INTERNAL, "cannot hold stdin: %s", strerror(-r));
         if (r == 0) {

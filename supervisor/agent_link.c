@@ -18,9 +18,13 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/agent_link.h"
+#include "supervisor/agents.h"
 
 #define LINK_CLIENT_NAME "stepd-supervisor/" STEPD_VERSION
 
+/* Out of the loop at once; the memory only at the next tick: an event for
+ * this watch may still wait in the current batch (its handler then sees
+ * `dead` and returns). */
 static void link_free(struct daemon *d, struct agent_link *l)
 {
         if (l->w.fd >= 0) {
@@ -30,7 +34,23 @@ static void link_free(struct daemon *d, struct agent_link *l)
         l->tls = tls_conn_free(l->tls);
         frame_reader_done(&l->in);
         frame_buffer_done(&l->out);
-        free(l);
+        l->dead = true;
+        if (d->agents) {
+                l->next_dead = d->agents->dead_links;
+                d->agents->dead_links = l;
+        } else {
+                free(l);
+        }
+}
+
+void agent_links_reap(struct daemon *d)
+{
+        struct agent_link *l;
+
+        while (d->agents && (l = d->agents->dead_links)) {
+                d->agents->dead_links = l->next_dead;
+                free(l);
+        }
 }
 
 void agent_link_close(struct daemon *d, struct agent_link *l)
@@ -223,6 +243,8 @@ static void on_link(struct daemon *d, struct watch *w, uint32_t events)
 {
         struct agent_link *l = container_of(w, struct agent_link, w);
 
+        if (l->dead)
+                return; /* a stale event: see link_free() */
         l->in_handler = true;
         advance(d, l, events);
         l->in_handler = false;

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "common/util.h"
 #include "ipc/frame.h"
 #include "ipc/tls.h"
 #include "supervisor/daemon.h"
@@ -50,6 +51,7 @@ struct agent_link {
         char error[320];
         uint32_t events;                 /* registered with epoll */
         bool in_handler, dead;
+        struct agent_link *next_dead;    /* freed at the next tick */
 };
 
 int agent_link_open(struct daemon *d, struct tls_context *ctx, const char *name,
@@ -58,6 +60,9 @@ int agent_link_open(struct daemon *d, struct tls_context *ctx, const char *name,
 /* Queue one frame; it is written when the loop next sees the socket
  * writable. Never calls back. */
 int agent_link_send(struct daemon *d, struct agent_link *l, const json_t *o);
+/* Free the links closed since the last call (from the tick: no event of
+ * theirs can be pending then). */
+void agent_links_reap(struct daemon *d);
 /* Close without a callback. NULL-safe. */
 void agent_link_close(struct daemon *d, struct agent_link *l);
 /* Fail the link as if the agent had (the `closed` callback runs). For the

@@ -15,9 +15,12 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/agent_config.h"
 #include "supervisor/agent_link.h"
+#include "supervisor/agent_server.h"
 #include "supervisor/agents.h"
 #include "supervisor/daemon.h"
+#include "supervisor/remote.h"
 
 #define PROBE_TIMEOUT_USEC_MAX (5u * 1000000u)
 
@@ -44,6 +47,11 @@ void agents_free(struct daemon *d, struct agents *A)
                 return;
         for (size_t i = 0; i < A->n; i++)
                 agent_done(d, &A->v[i]);
+        while (A->dead_links) {
+                struct agent_link *l = A->dead_links;
+                A->dead_links = l->next_dead;
+                free(l);
+        }
         free(A->v);
         tls_context_free(A->tls);
         free(A);
@@ -148,6 +156,7 @@ static void probe_frame(struct daemon *d, struct agent_link *l, json_t *msg)
         a->reported_labels = json_is_object(labels) ? json_incref(labels) : NULL;
         a->probe = NULL;
         agent_link_close(d, l);
+        step_schedule(d); /* a step may have waited for this member */
 }
 
 static void probe_closed(struct daemon *d, struct agent_link *l, int err)
@@ -212,4 +221,54 @@ void agents_tick(struct daemon *d, struct agents *A, uint64_t now)
         }
         if (now >= A->next_probe)
                 agents_probe_all(d, A);
+}
+
+int agents_setup(struct daemon *d)
+{
+        const struct policy_agent *pa;
+        struct link_config lc;
+        char err[512] = "";
+        int r;
+
+        r = link_config_parse(policy_link_settings(d->config), &lc, err, sizeof(err));
+        if (r < 0)
+                return log_errno(r, "event=fatal configuration: %s", err);
+        if (d->opt.agent_mode && !lc.listen) {
+                log_error("event=fatal agent mode needs an \"agent\" object in stepd.json "
+                          "(listen, certificate, key, trusted; see docs/agents.md)");
+                r = -EINVAL;
+        }
+        if (r == 0 && d->opt.agent_mode)
+                r = agent_server_new(d, &lc, &d->agent_server);
+        if (r == 0 && policy_agents(d->config, &pa) > 0) {
+                r = agents_new(d->config, lc.tls_certificate, lc.tls_key, lc.health_interval_ms,
+                               &d->agents);
+                if (r < 0)
+                        log_errno(r, "event=fatal agents");
+                else if (!d->agents->tls)
+                        log_warning("event=agents-unreachable reason=\"%s\"", d->agents->tls_error);
+                if (r == 0)
+                        agents_probe_all(d, d->agents);
+        }
+        link_config_done(&lc);
+        return r;
+}
+
+void agents_daemon_tick(struct daemon *d, uint64_t now)
+{
+        agents_tick(d, d->agents, now);
+        remote_tick(d, now);
+        agent_server_tick(d, d->agent_server, now);
+        agent_links_reap(d);
+        if (d->n_queued > 0)
+                step_schedule(d); /* refusals expire, probes come back */
+}
+
+void agents_teardown(struct daemon *d)
+{
+        agent_server_free(d, d->agent_server);
+        d->agent_server = NULL;
+        agent_links_reap(d);
+        agents_free(d, d->agents);
+        d->agents = NULL;
 }

@@ -48,6 +48,7 @@ struct agents {
         size_t n;
         uint64_t interval_usec;
         uint64_t next_probe;       /* monotonic usec */
+        struct agent_link *dead_links; /* closed, freed at the next tick */
 };
 
 /* From the configuration's agents; cert/key (may be NULL: then every agent
@@ -82,6 +83,13 @@ bool agents_labels_match(char *const *configured, const json_t *reported,
                          const json_t *requires);
 /* This host's labels: {"os": "linux", "arch": "x86_64"} plus extra ("k=v"). */
 json_t *agents_host_labels(char *const *extra);
+
+/* The daemon's side (daemon.c): read stepd.json's agent-link settings, make
+ * d->agents (when agents are configured) and d->agent_server (stepd agent),
+ * probe; the tick; the end. */
+int agents_setup(struct daemon *d);
+void agents_daemon_tick(struct daemon *d, uint64_t now);
+void agents_teardown(struct daemon *d);
 
 /* The `agents` reply's list: builtin and every agent with health, capacity,
  * load, last seen, version. */

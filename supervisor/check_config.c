@@ -14,6 +14,7 @@
 
 #include "common/util.h"
 #include "policy/policy.h"
+#include "supervisor/agent_config.h"
 #include "supervisor/verbs.h"
 
 static void usage(FILE *f)
@@ -93,6 +94,12 @@ int verb_check_config(int argc, char **argv)
                 fprintf(stderr, "%s\n", buf);
                 return 1;
         }
+        struct link_config lc;
+        if (link_config_parse(policy_link_settings(c), &lc, buf, sizeof(buf)) < 0) {
+                fprintf(stderr, "%s/%s\n", policy_config_dir(c), buf); /* docs/agents.md */
+                return 1;
+        }
+        link_config_done(&lc);
         print_warnings(c);
         if (optind == argc) {
                 summary(c);

@@ -29,6 +29,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/agents.h"
 #include "supervisor/daemon.h"
 #include "supervisor/verbs.h"
 
@@ -159,6 +160,7 @@ static void tick(struct daemon *d)
         listen_resume(d);
         clients_tick(d, now);
         steps_drain_tick(d, now);
+        agents_daemon_tick(d, now);
         if (real - d->last_prune_usec >= PRUNE_INTERVAL_USEC)
                 store_prune(d, real);
         if (d->opt.metrics_file && now - d->last_metrics_usec >= METRICS_INTERVAL_USEC) {
@@ -402,7 +404,8 @@ static int daemon_setup(struct daemon *d)
         r = setup_signals(d);
         if (r < 0)
                 return log_errno(r, "event=fatal signals");
-        return listen_setup(d);
+        r = listen_setup(d);
+        return r < 0 ? r : agents_setup(d);
 }
 
 static void daemon_teardown(struct daemon *d)
@@ -417,6 +420,7 @@ static void daemon_teardown(struct daemon *d)
                 TAILQ_REMOVE(&d->steps, s, link);
                 step_free(d, s);
         }
+        agents_teardown(d);
         safe_close(d->signal_w.fd);
         safe_close(d->tick_w.fd);
         safe_close(d->steps_fd);
@@ -429,7 +433,7 @@ static void daemon_teardown(struct daemon *d)
         free(d->encbuf);
 }
 
-int verb_daemon(int argc, char **argv)
+static int daemon_main(int argc, char **argv, bool agent_mode)
 {
         struct daemon *d = calloc(1, sizeof(*d));
         int r;
@@ -447,6 +451,7 @@ int verb_daemon(int argc, char **argv)
                 free(d);
                 return r < 0 ? 2 : 0;
         }
+        d->opt.agent_mode = agent_mode;
         r = daemon_setup(d);
         if (r >= 0) {
                 log_info("event=ready version=%s state=%s capacity=%u queue_limit=%u", STEPD_VERSION,
@@ -458,4 +463,15 @@ int verb_daemon(int argc, char **argv)
         daemon_teardown(d);
         free(d);
         return r < 0 ? 1 : 0;
+}
+
+int verb_daemon(int argc, char **argv)
+{
+        return daemon_main(argc, argv, false);
+}
+
+/* The same daemon, also serving supervisors over TLS (docs/agents.md). */
+int verb_agent(int argc, char **argv)
+{
+        return daemon_main(argc, argv, true);
 }

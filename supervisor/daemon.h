@@ -151,6 +151,7 @@ struct daemon_options {
         unsigned max_connections_per_uid;
         mode_t socket_mode;       /* 0: from the configuration */
         const char *metrics_file; /* textfile collector output, or NULL */
+        bool agent_mode;          /* stepd agent: serve supervisors over TLS */
 };
 
 #define LISTENERS_MAX 8
@@ -192,6 +193,7 @@ struct daemon {
         char *encbuf;             /* an output frame being built */
         size_t encbuf_len;
         struct daemon_metrics metrics;
+        struct agent_server *agent_server; /* agent_server.h: agent mode; NULL: not an agent */
 };
 
 unsigned daemon_capacity(const struct daemon *d);
@@ -207,6 +209,8 @@ void notify(const char *state); /* sd_notify when NOTIFY_SOCKET is set */
 
 /* session.c */
 void client_accept(struct daemon *d, int listen_fd);
+/* A connected stream socket as a new client (agent mode's TLS front). */
+int client_adopt(struct daemon *d, int fd);
 int client_send(struct daemon *d, struct client *c, const json_t *o);
 int client_send_raw(struct daemon *d, struct client *c, const void *frame, size_t len);
 int client_send_error(struct daemon *d, struct client *c, bool has_req, int64_t req,

@@ -13,6 +13,7 @@ static const struct verb {
         const char *help;
 } verbs[] = {
         { "daemon", verb_daemon, "run the supervisor (the default)" },
+        { "agent", verb_agent, "run as an agent: serve supervisors over TLS" },
         { "exec", verb_exec, "run one command in the sandbox, without the daemon" },
         { "check-config", verb_check_config, "validate a configuration folder, explain a project" },
         { "doctor", verb_doctor, "check that this host can run stepd" },

@@ -7,7 +7,10 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/agent_server.h"
+#include "supervisor/agents.h"
 #include "supervisor/daemon.h"
+#include "supervisor/remote.h"
 
 #define LIST_MAX 1000
 
@@ -203,6 +206,20 @@ static void on_status(struct daemon *d, struct client *c, const struct proto_req
                                                     (int)daemon_capacity(d), "queue_limit",
                                                     (int)daemon_queue_limit(d), "draining",
                                                     d->draining));
+        if (o && d->agent_server) /* what a supervisor matches `requires` against */
+                json_object_set_new(o, "labels", agent_server_labels(d->agent_server));
+        reply(d, c, o);
+}
+
+static void on_agents(struct daemon *d, struct client *c, const struct proto_request *r)
+{
+        json_t *o = proto_reply_new("agents", r->has_req, r->req);
+        unsigned remote = remote_live(d);
+
+        if (o)
+                json_object_set_new(o, "agents",
+                                    agents_to_json(d->agents, d->config, d->n_live - remote,
+                                                   daemon_capacity(d), d->n_queued));
         reply(d, c, o);
 }
 
@@ -257,7 +274,7 @@ static void on_metrics(struct daemon *d, struct client *c, const struct proto_re
 static const handler_fn handlers[_PROTO_TYPE_MAX] = {
         [PROTO_HELLO] = on_hello,   [PROTO_RUN] = on_run,       [PROTO_ATTACH] = on_attach,
         [PROTO_CANCEL] = on_cancel, [PROTO_LIST] = on_list,     [PROTO_STATUS] = on_status,
-        [PROTO_RESULT] = on_result, [PROTO_RELOAD] = on_reload,     [PROTO_METRICS] = on_metrics,
+        [PROTO_RESULT] = on_result, [PROTO_RELOAD] = on_reload,     [PROTO_METRICS] = on_metrics, [PROTO_AGENTS] = on_agents,
 };
 
 void request_dispatch(struct daemon *d, struct client *c, json_t *obj)

@@ -329,6 +329,11 @@ static int client_new(struct daemon *d, int fd)
         return 0;
 }
 
+int client_adopt(struct daemon *d, int fd)
+{
+        return client_new(d, fd);
+}
+
 void client_accept(struct daemon *d, int listen_fd)
 {
         for (int i = 0; i < 64; i++) {

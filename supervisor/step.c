@@ -33,6 +33,7 @@
 #include "common/util.h"
 #include "supervisor/audit.h"
 #include "supervisor/daemon.h"
+#include "supervisor/remote.h"
 
 #define SCRIPT_NAME ".stepd-script"
 
@@ -81,6 +82,7 @@ void step_free(struct daemon *d, struct step *s)
                 return;
         while ((a = TAILQ_FIRST(&s->attachments)))
                 attach_detach(a);
+        remote_release(d, s);
         safe_close(s->timer_w.fd);
         sandbox_step_free(s->sbx);
         safe_close(s->stdin_fd);
@@ -125,6 +127,7 @@ static void step_unwatch(struct daemon *d, struct step *s)
 
 static void release_live(struct daemon *d, struct step *s)
 {
+        remote_release(d, s);
         step_unwatch(d, s);
         s->sbx = sandbox_step_free(s->sbx);
         s->stdin_fd = safe_close(s->stdin_fd);
@@ -366,6 +369,8 @@ int step_cancel(struct daemon *d, struct step *s, enum step_reason why, const ch
         case STEP_RUNNING:
                 log_info("event=step-cancel step=%s reason=%s why=\"%s\"", s->id,
                          step_reason_to_string(why), message);
+                if (remote_active(s))
+                        return remote_cancel(d, s, message);
                 step_terminate(d, s, why);
                 return 0;
         default:
@@ -480,16 +485,34 @@ static void step_start(struct daemon *d, struct step *s)
                  (unsigned long long)s->spec->timeout_ms);
 }
 
+/* Each queued step goes to the member of its pool that can take it now
+ * (remote_choose): this host, an agent, or nobody yet. Any start may end a
+ * step and schedule again, so the walk restarts from the head after each. */
 void step_schedule(struct daemon *d)
 {
         bool moved = false;
         struct step *s;
+        char why[256], agent[PROJECT_NAME_MAX + 1];
 
-        while (!d->draining && d->n_live < daemon_capacity(d) && (s = TAILQ_FIRST(&d->queue))) {
+restart:
+        TAILQ_FOREACH(s, &d->queue, qlink) {
+                if (d->draining)
+                        break;
+                enum remote_choice x = remote_choose(d, s, agent, why, sizeof(why));
+                if (x == REMOTE_WAIT)
+                        continue;
                 TAILQ_REMOVE(&d->queue, s, qlink);
                 d->n_queued--;
                 moved = true;
-                step_start(d, s);
+                if (x == REMOTE_LOCAL) {
+                        step_start(d, s);
+                } else if (x == REMOTE_NEVER) {
+                        step_end_early(d, s, STEP_REASON_REJECTED, why);
+                } else if (remote_start(d, s, agent) < 0) {
+                        TAILQ_INSERT_HEAD(&d->queue, s, qlink); /* that agent is down now */
+                        d->n_queued++;
+                }
+                goto restart;
         }
         if (moved)
                 send_queue_positions(d);
