@@ -64,7 +64,10 @@ pid_t sandbox_step_pid(const struct sandbox_step *s);      /* the step's init, h
  * a plain pipe goes away. */
 void sandbox_step_close_output(struct sandbox_step *s, int fd);
 
-/* Call when sync_fd is readable. Returns:
+/* Call when sync_fd is readable. sandbox_step_on_sync() and
+ * sandbox_step_reap() close the sync fd themselves once the init is gone
+ * (EOF): an epoll caller removes it from its set before calling them.
+ * Returns:
  *   SANDBOX_SYNC_NONE     nothing complete yet (spurious wakeup)
  *   SANDBOX_SYNC_STARTED  the payload has exec'd: the step is running
  *   SANDBOX_SYNC_FAILED   setup failed; the details will be in the result

@@ -249,6 +249,39 @@ static void read_output(struct daemon *d, struct step *s, struct watch *w, int s
         step_output(d, s, stream, d->iobuf, (size_t)n);
 }
 
+/* The init has exited: every process of the step is gone, all it wrote is
+ * in the pipes. Take what is buffered and stop; never wait for EOF, which a
+ * process outside the step could hold back with pipe ends the step passed
+ * it (over a unix socket). Bounded in case that process keeps writing. */
+static void drain_after_exit(struct daemon *d, struct step *s)
+{
+        struct {
+                struct watch *w;
+                bool *open;
+                int stream;
+        } pipes[] = { { &s->out_w, &s->out_open, LOG_STREAM_STDOUT },
+                      { &s->err_w, &s->err_open, LOG_STREAM_STDERR } };
+
+        for (size_t i = 0; i < ARRAY_SIZE(pipes); i++) {
+                size_t budget = (size_t)16 << 20;
+
+                while (*pipes[i].open && budget > 0) {
+                        ssize_t n = read(pipes[i].w->fd, d->iobuf,
+                                         MIN(sizeof(d->iobuf), budget));
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0)
+                                break;
+                        step_output(d, s, pipes[i].stream, d->iobuf, (size_t)n);
+                        budget -= (size_t)n;
+                }
+                if (*pipes[i].open) {
+                        watch_del(d, pipes[i].w);
+                        *pipes[i].open = false;
+                }
+        }
+}
+
 static void on_stdout(struct daemon *d, struct watch *w, uint32_t events)
 {
         read_output(d, container_of(w, struct step, out_w), w, LOG_STREAM_STDOUT);
@@ -302,6 +335,7 @@ static void on_pidfd(struct daemon *d, struct watch *w, uint32_t events)
                 return;
         }
         s->reaped = true;
+        drain_after_exit(d, s);
         if (r < 0) {
                 log_errno(r, "event=reap-error step=%s", s->id);
                 s->reap_result = (struct step_result){ .reason = STEP_REASON_SETUP_FAILED,

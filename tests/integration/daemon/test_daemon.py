@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -325,6 +326,58 @@ class KillTest(DaemonTest):
                              timeout=15)
         self.assertEqual(res["reason"], "cancelled")
         self.assertEqual(processes_with("sleep\0" + marker), [])
+
+
+class PassedPipesTest(unittest.TestCase):
+    """A step hands its stdout/stderr to a process outside it (over a unix
+    socket in a shared folder) and exits: the step still ends at once."""
+
+    def test_exit_does_not_wait_for_pipes_held_outside(self):
+        tmp = tempfile.mkdtemp(prefix="stepd-pipes-")
+        shared = os.path.join(tmp, "shared")
+        os.makedirs(shared)
+        os.chmod(tmp, 0o711)
+        os.chmod(shared, 0o777)
+        conf = os.path.join(tmp, "conf")
+        os.makedirs(os.path.join(conf, "projects.d"))
+        with open(os.path.join(conf, "projects.d", "demo.json"), "w") as f:
+            json.dump({"mounts": [{"source": shared, "target": "/shared", "writable": True}]},
+                      f)
+        d = Daemon(tmp=tmp)
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(os.path.join(shared, "fds.sock"))
+        os.chmod(os.path.join(shared, "fds.sock"), 0o777)
+        srv.listen(1)
+        held = []
+
+        def hold():  # the outside process: takes the step's pipe ends and keeps them
+            conn, _ = srv.accept()
+            _, fds, _, _ = socket.recv_fds(conn, 1, 4)
+            held.extend(fds)
+            conn.close()
+
+        holder = threading.Thread(target=hold, daemon=True)
+        holder.start()
+        try:
+            with d.connect() as c:
+                t0 = time.monotonic()
+                run = c.run(argv=["/usr/bin/python3", "-c",
+                                  "import socket; s=socket.socket(socket.AF_UNIX); "
+                                  "s.connect('/shared/fds.sock'); "
+                                  "socket.send_fds(s, [b'x'], [1, 2]); print('sent')"])
+                elapsed = time.monotonic() - t0
+        finally:
+            holder.join(timeout=10)
+            for fd in held:
+                os.close(fd)
+            srv.close()
+            rc = d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.assertEqual(rc, 0)
+        self.assertEqual(len(held), 2)
+        self.assertEqual(run.reason, "exited", run.events[-3:])
+        self.assertEqual(run.stdout, b"sent\n")
+        self.assertLess(elapsed, 10)
 
 
 class OutputTest(DaemonTest):
