@@ -34,7 +34,7 @@
 #include "supervisor/verbs.h"
 
 #define PRUNE_INTERVAL_USEC (60 * 1000000ull)
-#define METRICS_INTERVAL_USEC (15 * 1000000ull)
+#define METRICS_INTERVAL_MS_DEFAULT (15 * 1000ull)
 #define DRAIN_GRACE_MS_DEFAULT (30 * 1000ull)
 #define MAX_CONNECTIONS_PER_UID_DEFAULT 64
 
@@ -163,9 +163,11 @@ static void tick(struct daemon *d)
         agents_daemon_tick(d, now);
         if (real - d->last_prune_usec >= PRUNE_INTERVAL_USEC)
                 store_prune(d, real);
-        if (d->opt.metrics_file && now - d->last_metrics_usec >= METRICS_INTERVAL_USEC) {
+        if (d->opt.metrics_file &&
+            now - d->last_metrics_usec >= d->opt.metrics_interval_ms * 1000) {
                 d->last_metrics_usec = now;
-                int r = metrics_write_textfile(d, &d->metrics.durations, d->opt.metrics_file);
+                int r = metrics_write_textfile_agents(d, &d->metrics.durations, d->agents,
+                                                      d->opt.metrics_file);
                 if (r < 0)
                         log_warning_errno(r, "event=metrics-error path=%s", d->opt.metrics_file);
         }
@@ -232,8 +234,9 @@ static void usage(FILE *f)
                 "  --client-buffer SIZE    per-client output buffer cap (default 16M)\n"
                 "  --drain-grace DURATION  on TERM, how long running steps may finish (default 30s)\n"
                 "  --max-connections N     connections per uid (default 64)\n"
-                "  --metrics-file PATH     write Prometheus metrics there every 15 s\n"
-                "                          (node_exporter textfile collector)\n");
+                "  --metrics-file PATH     write Prometheus metrics there (node_exporter\n"
+                "                          textfile collector), atomically\n"
+                "  --metrics-interval DURATION  how often (default 15s; 1s..1h)\n");
 }
 
 static int parse_level(const char *s)
@@ -253,7 +256,7 @@ static int parse_level(const char *s)
 enum {
         OPT_CONFIG = 0x100, OPT_SOCKET, OPT_SOCKET_MODE, OPT_STATE, OPT_LOG_LEVEL, OPT_CAPACITY,
         OPT_QUEUE_LIMIT, OPT_CLIENT_BUFFER, OPT_DRAIN_GRACE, OPT_MAX_CONNECTIONS,
-        OPT_METRICS_FILE,
+        OPT_METRICS_FILE, OPT_METRICS_INTERVAL,
 };
 
 static int parse_option(struct daemon_options *o, int c, const char *arg)
@@ -308,6 +311,10 @@ static int parse_option(struct daemon_options *o, int c, const char *arg)
                 return r < 0 ? r : (o->client_buffer_max < 256 * 1024 ? -EINVAL : 0);
         case OPT_DRAIN_GRACE:
                 return parse_duration_ms(arg, &o->drain_grace_ms);
+        case OPT_METRICS_INTERVAL:
+                r = parse_duration_ms(arg, &o->metrics_interval_ms);
+                return r < 0 ? r : (o->metrics_interval_ms < 1000 ||
+                                    o->metrics_interval_ms > 3600 * 1000 ? -EINVAL : 0);
         }
         return -EINVAL;
 }
@@ -327,6 +334,7 @@ static int parse_args(int argc, char **argv, struct daemon_options *o)
                 { "drain-grace", required_argument, NULL, OPT_DRAIN_GRACE },
                 { "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
                 { "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
+                { "metrics-interval", required_argument, NULL, OPT_METRICS_INTERVAL },
                 {},
         };
         int c;
@@ -334,6 +342,7 @@ static int parse_args(int argc, char **argv, struct daemon_options *o)
         *o = (struct daemon_options){ .capacity = -1, .queue_limit = -1,
                                       .client_buffer_max = CLIENT_BUFFER_MAX_DEFAULT,
                                       .drain_grace_ms = DRAIN_GRACE_MS_DEFAULT,
+                                      .metrics_interval_ms = METRICS_INTERVAL_MS_DEFAULT,
                                       .max_connections_per_uid = MAX_CONNECTIONS_PER_UID_DEFAULT };
         optind = 1;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {

@@ -151,6 +151,7 @@ struct daemon_options {
         unsigned max_connections_per_uid;
         mode_t socket_mode;       /* 0: from the configuration */
         const char *metrics_file; /* textfile collector output, or NULL */
+        uint64_t metrics_interval_ms; /* how often it is rewritten */
         bool agent_mode;          /* stepd agent: serve supervisors over TLS */
 };
 

@@ -46,7 +46,7 @@ class DaemonOpsTest(unittest.TestCase):
         cls.log = open(os.path.join(cls.tmp, "stepd.log"), "w+b")
         cls.daemon = subprocess.Popen(
             [STEPD, "daemon", "--socket", cls.sock, "--state", os.path.join(cls.tmp, "state"),
-             "--config", cls.conf, "--metrics-file", cls.prom],
+             "--config", cls.conf, "--metrics-file", cls.prom, "--metrics-interval", "1s"],
             stdout=cls.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
         while not os.path.exists(cls.sock):
@@ -142,6 +142,18 @@ class DaemonOpsTest(unittest.TestCase):
         self.assertAlmostEqual(value(fams, "stepd_metrics_timestamp_seconds"), time.time(),
                                delta=60)
         self.assertEqual(os.listdir(self.textdir), ["stepd.prom"])  # no temporary left
+        # rewritten every --metrics-interval (1 s), by rename: a new inode each time
+        inode, deadline = st.st_ino, time.monotonic() + 10
+        while os.stat(self.prom).st_ino == inode:
+            self.assertLess(time.monotonic(), deadline, "the textfile was not rewritten")
+            time.sleep(0.2)
+
+    def test_metrics_interval_is_checked(self):
+        for bad in ("0", "500ms", "2h", "soon"):
+            r = subprocess.run([STEPD, "daemon", "--metrics-interval", bad], capture_output=True,
+                               text=True, timeout=10)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("--metrics-interval", r.stderr)
 
     def test_audit_lines(self):
         lines = [l for l in self.daemon_log().splitlines() if "event=audit" in l]
