@@ -56,6 +56,7 @@
 
 static const char *const step_names[_STEP_MAX] = {
         [STEP_CGROUP] = "cgroup",       [STEP_WAIT_GO] = "wait-go",
+        [STEP_SOURCES] = "sources",
         [STEP_USERNS] = "user-namespace",
         [STEP_CGROUP_NS] = "cgroup-namespace",
         [STEP_HOSTNAME] = "hostname",   [STEP_MOUNTS] = "mounts",
@@ -165,6 +166,25 @@ static int cgroup_apply(const struct sandbox_plan *p, char *what, size_t what_le
                 close(p->cgroup_fds[i]);
         }
         return r;
+}
+
+/* Open what will be bound while we are still the host's root: in a user
+ * namespace the init's ids become the step's, which may not traverse the
+ * state folder (0700) to reach them. */
+static int sources_open(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        const struct launch_spec *s = p->spec;
+
+        for (size_t i = 0; i <= s->n_binds; i++) {
+                const char *path = i == 0 ? s->workdir : s->binds[i - 1].source;
+
+                p->source_fds[i] = open(path, O_PATH | O_CLOEXEC);
+                if (p->source_fds[i] < 0) {
+                        snprintf(what, what_len, "%s", path);
+                        return -errno;
+                }
+        }
+        return 0;
 }
 
 /* In a user namespace the init starts as an unmapped id (the host's root):
@@ -474,7 +494,7 @@ static _noreturn_ void init_loop(const struct sandbox_plan *p, const sigset_t *s
 
 static const struct setup_entry init_steps[] = {
         { STEP_CGROUP, cgroup_apply },     { STEP_WAIT_GO, go_wait },
-        { STEP_USERNS, userns_apply },
+        { STEP_SOURCES, sources_open },    { STEP_USERNS, userns_apply },
         { STEP_CGROUP_NS, cgroupns_apply },
         { STEP_HOSTNAME, hostname_apply }, { STEP_MOUNTS, mount_apply },
         { STEP_NET, net_step },

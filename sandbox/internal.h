@@ -18,6 +18,7 @@ enum setup_step {
         /* in the step's init (pid 1 of the new pid namespace), as root */
         STEP_CGROUP,
         STEP_WAIT_GO,
+        STEP_SOURCES,
         STEP_USERNS,
         STEP_CGROUP_NS,
         STEP_HOSTNAME,
@@ -72,6 +73,8 @@ struct sandbox_plan {
         int stdin_fd, stdout_fd, stderr_fd;
         int cgroup_fds[8];           /* v1: the step's `tasks` files, to move ourselves */
         size_t n_cgroup_fds;
+        int *source_fds;             /* filled by the child: [0] the working folder,
+                                      * [1 + i] spec->binds[i]; -1 until opened */
         struct net_child_config net;
         const void *bpf;
         size_t bpf_len;

@@ -148,13 +148,18 @@ static int set_attr(const char *path, uint64_t set, bool recursive)
 }
 
 /* Bind host src at R+inside; read-only (recursively) unless writable. */
-static int bind_host(struct mount_ctx *m, const char *host, const char *inside, bool writable)
+static int bind_host(struct mount_ctx *m, const char *host, int fd, const char *inside,
+                     bool writable)
 {
         char dst[4096], src[4096];
         struct stat st;
         int r;
 
-        if (snprintf(src, sizeof(src), OLD "%s", host) >= (int)sizeof(src))
+        /* Through the fd the init opened as the host's root, when there is one:
+         * the host's proc is at /oldroot/proc, and "self" is us there. */
+        if (fd >= 0)
+                snprintf(src, sizeof(src), OLD "/proc/self/fd/%d", fd);
+        else if (snprintf(src, sizeof(src), OLD "%s", host) >= (int)sizeof(src))
                 return fail(m, host, ENAMETOOLONG);
         if (stat(src, &st) < 0)
                 return fail(m, host, errno);
@@ -198,7 +203,7 @@ static int system_folder(struct mount_ctx *m, const char *path)
         if (lstat(host, &st) < 0)
                 return errno == ENOENT ? 0 : fail(m, path, errno);
         if (!S_ISLNK(st.st_mode))
-                return bind_host(m, path, path, false);
+                return bind_host(m, path, -1, path, false);
         n = readlink(host, target, sizeof(target) - 1);
         if (n < 0)
                 return fail(m, path, errno);
@@ -385,9 +390,13 @@ int mount_apply(const struct sandbox_plan *p, char *what, size_t what_len)
         if (r >= 0)
                 r = tmp_apply(&m, s);
         if (r >= 0)
-                r = bind_host(&m, s->workdir, s->workdir_target, true);
+                r = bind_host(&m, s->workdir, p->source_fds[0], s->workdir_target, true);
         for (size_t i = 0; r >= 0 && i < s->n_binds; i++)
-                r = bind_host(&m, s->binds[i].source, s->binds[i].target, s->binds[i].writable);
+                r = bind_host(&m, s->binds[i].source, p->source_fds[1 + i], s->binds[i].target,
+                              s->binds[i].writable);
+        for (size_t i = 0; i <= s->n_binds; i++)
+                if (p->source_fds[i] >= 0)
+                        close(p->source_fds[i]);
         if (r >= 0)
                 r = pivot(&m, s);
         return r;

@@ -81,6 +81,7 @@ struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
         plan_close_child_fds(&s->plan);
         if (s->plan.no_caps)
                 cap_free(s->plan.no_caps);
+        free(s->plan.source_fds);
         safe_close(s->pidfd);
         safe_close(s->sync_fd);
         safe_close(s->stdout_fd);
@@ -168,6 +169,11 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
         s->plan.no_caps = cap_init();
         if (!s->plan.no_caps)
                 return -ENOMEM;
+        s->plan.source_fds = malloc((spec->n_binds + 1) * sizeof(int));
+        if (!s->plan.source_fds)
+                return -ENOMEM;
+        for (size_t i = 0; i <= spec->n_binds; i++)
+                s->plan.source_fds[i] = -1;
         test_hook(&s->plan);
         if (spec->seccomp) {
                 r = seccomp_prepare(spec->seccomp, err, err_len);
@@ -271,6 +277,10 @@ static int attach(struct sandbox_step *s, char *err, size_t err_len)
         }
         if (send(s->sync_fd, "G", 1, MSG_NOSIGNAL) != 1) {
                 r = negative_errno();
+                /* The child already failed (its report waits on the socket)
+                 * or died: the sync fd and the pidfd tell which, precisely. */
+                if (r == -EPIPE || r == -ECONNRESET)
+                        return 0;
                 snprintf(err, err_len, "cannot start the step: %s", strerror(-r));
                 return r;
         }

@@ -31,7 +31,7 @@ _printf_(3, 4) static int refuse(struct proto_error *err, enum proto_error_code 
 int daemon_authorize(struct daemon *d, const struct client *c, const char *project,
                      enum policy_action a, struct proto_error *err)
 {
-        char why[256] = "";
+        char why[512] = "";
         struct peer p = { .uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid,
                           .groups = c->cred.groups, .n_groups = c->cred.n_groups };
         int r = policy_authorize(d->config, project, &p, a, why, sizeof(why));
@@ -41,7 +41,7 @@ int daemon_authorize(struct daemon *d, const struct client *c, const char *proje
         if (r == -ENOENT)
                 return refuse(err, PROTO_E_UNKNOWN_PROJECT, "%s", why[0] ? why : "no such project");
         if (r == -EACCES || r == -EPERM)
-                return refuse(err, PROTO_E_PERMISSION_DENIED, "uid %u: %s", (unsigned)c->cred.uid,
+                return refuse(err, PROTO_E_PERMISSION_DENIED, "%s",
                               why[0] ? why : "not allowed by the policy");
         if (r == -EINVAL)
                 return refuse(err, PROTO_E_BAD_REQUEST, "%s", why[0] ? why : "invalid project");

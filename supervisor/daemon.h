@@ -271,3 +271,5 @@ int store_read_record(int log_fd, uint64_t pos, int *ret_stream, uint32_t *ret_l
 int store_recover(struct daemon *d);
 void store_prune(struct daemon *d, uint64_t now_usec);
 int store_work_dir(struct daemon *d, const char *project, bool create);
+int store_cache_dir(struct daemon *d, const char *project, uid_t uid, gid_t gid,
+                    char **ret_path);

@@ -414,10 +414,7 @@ int exec_workdir_create(struct exec_options *o)
                 goto validate;
         if (asprintf(&o->exec_dir, "%s/exec", o->state_dir) < 0)
                 return -ENOMEM;
-        /* 0711: traversable, not listable, so that a step in a user namespace
-         * (whose root is the step's uid on the host) can reach its own
-         * working folder, which is 0700 and the step's. */
-        r = mkdir_p(o->exec_dir, 0711);
+        r = mkdir_p(o->exec_dir, 0700);
         if (r < 0) {
                 fprintf(stderr, "stepd exec: cannot create %s: %s\n", o->exec_dir, strerror(-r));
                 return r;

@@ -76,11 +76,12 @@ static void on_run(struct daemon *d, struct client *c, const struct proto_reques
         step_schedule(d);
 }
 
-/* attach, result and list: the uid that started the step, root, or whom
- * the project's policy admits. */
+/* attach, result and list: whom the project's policy admits now (root
+ * too only when stepd.json keeps root_always_allowed; then also for the
+ * records of a project since removed). */
 static int may_see(struct daemon *d, struct client *c, const struct step *s, struct proto_error *e)
 {
-        if (c->cred.uid == 0 || c->cred.uid == s->uid)
+        if (c->cred.uid == 0 && policy_settings(d->config)->root_always_allowed)
                 return 0;
         return daemon_authorize(d, c, s->project, POLICY_ATTACH, e);
 }
@@ -137,6 +138,12 @@ static void on_cancel(struct daemon *d, struct client *c, const struct proto_req
                 e.code = PROTO_E_NO_SUCH_STEP;
                 snprintf(e.message, sizeof(e.message), "no live or kept step '%s'", r->step);
                 return refuse(d, c, r, r->step, &e);
+        }
+        /* the project's policy must admit the peer, who must also be the
+         * one that started the step, or root */
+        if (daemon_authorize(d, c, s->project, POLICY_CANCEL, &e) < 0) {
+                e.code = PROTO_E_PERMISSION_DENIED;
+                return refuse(d, c, r, s->id, &e);
         }
         if (c->cred.uid != 0 && c->cred.uid != s->uid) {
                 snprintf(e.message, sizeof(e.message),

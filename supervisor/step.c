@@ -450,6 +450,16 @@ static int prepare_workdir(struct daemon *d, struct step *s, char *err, size_t e
         }
         if (s->script && (r = write_script(d, s, wfd)) < 0)
                 return snprintf(err, err_len, "cannot write the script: %s", strerror(-r)), r;
+        if (policy_project_cache(s->config, s->project)) {
+                _cleanup_free_ char *cache = NULL;
+
+                r = store_cache_dir(d, s->project, s->spec->uid, s->spec->gid, &cache);
+                if (r >= 0)
+                        r = launch_spec_add_bind(s->spec, cache, "/cache", true);
+                if (r < 0)
+                        return snprintf(err, err_len, "cannot prepare the project's cache: %s",
+                                        strerror(-r)), r;
+        }
         return 0;
 }
 

@@ -74,6 +74,27 @@ int store_work_dir(struct daemon *d, const char *project, bool create)
         return open_dir_at(d->work_fd, project, create);
 }
 
+/* <state>/cache/<project>, the project's persistent cache: made once,
+ * owned by the project's ids; its path goes to *ret_path. */
+int store_cache_dir(struct daemon *d, const char *project, uid_t uid, gid_t gid,
+                    char **ret_path)
+{
+        _cleanup_close_ int cfd = -1;
+        int r;
+
+        if (!project_name_valid(project))
+                return -EINVAL;
+        cfd = open_dir_at(d->state_fd, "cache", true);
+        if (cfd < 0)
+                return cfd;
+        r = workdir_create(cfd, project, uid, gid, 0700);
+        if (r < 0 && r != -EEXIST)
+                return r;
+        if (asprintf(ret_path, "%s/cache/%s", d->state_dir, project) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static int write_json_at(int dfd, const char *name, const json_t *o)
 {
         _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT);

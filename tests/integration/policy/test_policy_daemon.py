@@ -213,6 +213,21 @@ class PolicyDaemonTest(unittest.TestCase):
             self.assertEqual(c.attach(step).reason, "cancelled")
 
     def test_root_not_always_allowed(self):
+        # a step root started while it was still allowed
+        with self.d.client() as c:
+            step = c.run("alpha", argv=["/bin/sleep", "30"], wait=False)["step"]
+        self.write_settings(root_always_allowed=False)
+        self.d.reload("event=reloaded")
+        with self.d.client() as c:
+            for request in (lambda: c.attach(step), lambda: c.cancel(step)):
+                with self.assertRaises(StepdError) as e:
+                    request()
+                self.assertEqual(e.exception.code, "permission-denied")
+        self.write_settings(root_always_allowed=True)
+        self.d.reload("event=reloaded")
+        with self.d.client() as c:
+            c.cancel(step)
+            self.assertEqual(c.attach(step).reason, "cancelled")
         self.write_settings(root_always_allowed=False)
         self.d.reload("event=reloaded")
         with self.d.client() as c:
@@ -222,6 +237,26 @@ class PolicyDaemonTest(unittest.TestCase):
             self.assertIn("root_always_allowed is off", e.exception.message)
         self.assertEqual(self.peer(ALICE, ALICE, [], lambda c: run_echo(c, "alpha"))["ok"]["reason"],
                          "exited")
+
+    # -- user namespace ------------------------------------------------------
+    def test_user_namespace_project(self):
+        # the state folder is 0700: the step's init reaches its working folder
+        # only through what it opened before it took the project's ids
+        write_json(os.path.join(self.d.conf, "projects.d", "userns.json"),
+                   {"user_namespace": True, "cache": True})
+        self.d.reload("event=reloaded")
+        with self.d.client() as c:
+            run = c.run("userns", argv=["/bin/sh", "-c", "id -u; cat /proc/self/uid_map; "
+                                        "touch /work/w /cache/c && echo written"])
+        self.assertEqual(run.reason, "exited", run.stderr)
+        lines = run.stdout.decode().split("\n")
+        self.assertEqual(lines[0], "0")
+        inside, outside, count = lines[1].split()
+        self.assertEqual((inside, count), ("0", "1"))
+        self.assertGreater(int(outside), 0)
+        self.assertEqual(lines[2], "written")
+        cache = os.path.join(self.d.state, "cache", "userns", "c")
+        self.assertEqual(os.stat(cache).st_uid, int(outside))
 
     # -- environment ---------------------------------------------------------
     def test_environment_allowlist(self):

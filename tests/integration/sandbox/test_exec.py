@@ -41,9 +41,7 @@ class Result:
 class ExecTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="stepd-exec-test-")
-        # traversable: with --userns the step's root reaches its folder as the step's uid
-        os.chmod(cls.tmp.name, 0o711)
+        cls.tmp = tempfile.TemporaryDirectory(prefix="stepd-exec-test-")  # 0700
         cls.state = os.path.join(cls.tmp.name, "state")
 
     @classmethod
@@ -577,7 +575,7 @@ class TestReviewFindings(ExecTestCase):
 
 
 class TestSetupFailures(ExecTestCase):
-    STEPS = ["cgroup", "wait-go", "user-namespace", "cgroup-namespace", "hostname", "mounts", "network", "stdio",
+    STEPS = ["cgroup", "wait-go", "sources", "user-namespace", "cgroup-namespace", "hostname", "mounts", "network", "stdio",
              "session", "oom-score", "rlimits", "cwd", "capabilities", "identity",
              "no-new-privs", "close-fds", "seccomp", "exec"]
 
