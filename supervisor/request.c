@@ -120,8 +120,10 @@ static void on_attach(struct daemon *d, struct client *c, const struct proto_req
         }
         json_t *o = proto_reply_new("attached", r->has_req, r->req);
         if (o)
-                json_object_update_new(o, json_pack("{s:s, s:s}", "step", s->id, "state",
-                                                    step_state_to_string(s->state)));
+                json_object_update_new(o, json_pack("{s:s, s:s, s:I}", "step", s->id, "state",
+                                                    step_state_to_string(s->state),
+                                                    "output_bytes",
+                                                    (json_int_t)s->output_bytes));
         reply(d, c, o);
         int k = attach_client(d, c, s, r->offset);
         if (k < 0)

@@ -393,6 +393,7 @@ class OutputTest(DaemonTest):
             att = o.call({"type": "attach", "step": acc["step"], "offset": 0})
             self.assertEqual(att["type"], "attached")
             self.assertEqual(att["state"], "done")
+            self.assertEqual(att["output_bytes"], len(ALL_BYTES_4M))
             run = collect(o, acc["step"])
         self.assertTrue(run.offsets_ok)
         self.assertEqual(len(run.stdout), len(ALL_BYTES_4M))
