@@ -66,6 +66,14 @@ char **strv_copy(char *const *v)
         return c;
 }
 
+bool strv_contains(char *const *v, const char *s)
+{
+        for (; v && *v; v++)
+                if (strcmp(*v, s) == 0)
+                        return true;
+        return false;
+}
+
 bool project_name_valid(const char *s)
 {
         size_t n;

@@ -16,6 +16,7 @@ char **strv_free(char **v);
 size_t strv_length(char *const *v);
 int strv_push(char ***v, const char *s);       /* copies s */
 char **strv_copy(char *const *v);              /* NULL on ENOMEM */
+bool strv_contains(char *const *v, const char *s);
 static inline void strv_freep(char ***v)
 {
         strv_free(*v);

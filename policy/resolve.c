@@ -178,6 +178,11 @@ int policy_resolve(const struct policy_config *c, const struct step_request *req
                 return r;
         s->uid = ids.uid;
         s->gid = ids.gid;
+        /* the configuration in use, wherever it is, holds every project's
+         * policy: hidden from steps like the default folders are */
+        if (c->config_dir && c->config_dir[0] == '/' && !strv_contains(s->masked, c->config_dir) &&
+            strv_push(&s->masked, c->config_dir) < 0)
+                return -ENOMEM;
         *ret = TAKE_PTR(s);
         return 0;
 }

@@ -78,8 +78,12 @@ struct launch_spec *launch_spec_new(void)
         for (size_t i = 0; i < ARRAY_SIZE(default_system_binds); i++)
                 if (strv_push(&s->system_binds, default_system_binds[i]) < 0)
                         return NULL;
-        /* other projects' policies live there; a step has no business reading them */
+        /* other projects' policies live there; a step has no business reading
+         * them (the built-in folder is under /usr with the default prefix) */
         if (strv_push(&s->masked, "/etc/stepd") < 0)
+                return NULL;
+        if (strcmp(STEPD_SYSCONFDIR, "/etc/stepd") != 0 &&
+            strv_push(&s->masked, STEPD_SYSCONFDIR) < 0)
                 return NULL;
         return TAKE_PTR(s);
 }

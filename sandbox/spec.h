@@ -122,7 +122,8 @@ struct launch_spec {
         size_t n_binds;
         char **masked;         /* paths inside covered by an empty read-only tmpfs when
                                 * they exist (stepd's own configuration, say);
-                                * default: /etc/stepd */
+                                * default: /etc/stepd and the built-in configuration
+                                * folder (STEPD_SYSCONFDIR) */
 
         char *workdir;         /* host path of the step's working folder (exists, owned by uid) */
         char *workdir_target;  /* where it appears inside, and the cwd. Default "/work" */

@@ -143,6 +143,9 @@ START_TEST(project_resolves_to_spec)
         c = load_ok(&s);
         ck_assert_int_eq(policy_resolve(c, &req, &spec, err, sizeof(err)), 0);
         ck_assert_str_eq(spec->project, "web");
+        /* steps never see the configuration in use, nor the default one */
+        ck_assert(strv_contains(spec->masked, s.cfg));
+        ck_assert(strv_contains(spec->masked, "/etc/stepd"));
         ck_assert_str_eq(spec->argv[0], "/bin/echo");
         ck_assert_str_eq(spec->argv[1], "hi");
         ck_assert_uint_eq(spec->uid, getpwnam("bin")->pw_uid);
