@@ -24,7 +24,7 @@ static void usage(FILE *f)
 {
         fprintf(f, "Usage: stepd [VERB] [OPTIONS]\n\nVerbs:\n");
         for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-                fprintf(f, "  %-14s %s\n", verbs[i].name, verbs[i].help);
+                fprintf(f, "  %-16s %s\n", verbs[i].name, verbs[i].help);
         fprintf(f, "\n`stepd VERB --help` describes each verb's options.\n");
 }
 
