@@ -24,7 +24,7 @@ NEVER = {"ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", 
 
 SRC = os.environ.get("STEPD_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "../../../.."))
 OURS = os.path.join(SRC, "policies/seccomp/default.json")
-DOCKER = os.path.join(SRC, "../shared/reference/docker-default-seccomp.json")
+DOCKER = os.path.join(SRC, "tests/data/docker-default-seccomp.json")
 
 
 def applies_amd64_unprivileged(rule):
@@ -79,7 +79,6 @@ def uncovered(ours, docker):
     return bad
 
 
-@unittest.skipUnless(os.path.exists(DOCKER), f"{DOCKER} not found")
 class DefaultWithinDocker(unittest.TestCase):
     def setUp(self):
         with open(OURS) as f:
