@@ -118,35 +118,6 @@ static int connect_wait(int fd, uint64_t timeout_ms)
         return soerr ? -soerr : 0;
 }
 
-int tcp_connect(const char *address, uint64_t timeout_ms, int *ret_fd, char *err,
-                size_t err_len)
-{
-        struct sockaddr_storage ss;
-        socklen_t len;
-        _cleanup_close_ int fd = -1;
-        int one = 1, k;
-
-        k = make_sockaddr(address, false, &ss, &len, err, err_len);
-        if (k < 0)
-                return k;
-        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return negative_errno();
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        k = connect(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
-        if (k == -EINPROGRESS)
-                k = connect_wait(fd, timeout_ms);
-        if (k == 0)
-                k = fd_set_nonblock(fd, false);
-        if (k < 0) {
-                snprintf(err, err_len, "cannot connect to %s: %s", address,
-                         k == -ETIMEDOUT ? "timed out" : strerror(-k));
-                return k;
-        }
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
 int tcp_connect_start(const char *address, int *ret_fd, char *err, size_t err_len)
 {
         struct sockaddr_storage ss;
@@ -169,6 +140,28 @@ int tcp_connect_start(const char *address, int *ret_fd, char *err, size_t err_le
         *ret_fd = TAKE_FD(fd);
         return k == 0 ? 0 : 1;
 }
+
+int tcp_connect(const char *address, uint64_t timeout_ms, int *ret_fd, char *err,
+                size_t err_len)
+{
+        _cleanup_close_ int fd = -1;
+        int k = tcp_connect_start(address, &fd, err, err_len);
+
+        if (k < 0)
+                return k;
+        if (k == 1)
+                k = connect_wait(fd, timeout_ms);
+        if (k == 0)
+                k = fd_set_nonblock(fd, false);
+        if (k < 0) {
+                snprintf(err, err_len, "cannot connect to %s: %s", address,
+                         k == -ETIMEDOUT ? "timed out" : strerror(-k));
+                return k;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 
 int tcp_connect_result(int fd)
 {

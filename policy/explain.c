@@ -14,17 +14,7 @@
 #include "common/util.h"
 #include "policy/internal.h"
 #include "policy/jread.h"
-
-static const char *const action_names[_SECCOMP_ACT_MAX] = {
-        [SECCOMP_ACT_KILL_PROCESS_] = "SCMP_ACT_KILL_PROCESS",
-        [SECCOMP_ACT_KILL_THREAD_] = "SCMP_ACT_KILL_THREAD",
-        [SECCOMP_ACT_TRAP_] = "SCMP_ACT_TRAP",
-        [SECCOMP_ACT_ERRNO_] = "SCMP_ACT_ERRNO",
-        [SECCOMP_ACT_TRACE_] = "SCMP_ACT_TRACE",
-        [SECCOMP_ACT_ALLOW_] = "SCMP_ACT_ALLOW",
-        [SECCOMP_ACT_LOG_] = "SCMP_ACT_LOG",
-        [SECCOMP_ACT_NOTIFY_] = "SCMP_ACT_NOTIFY",
-};
+#include "policy/seccomp_profile.h"
 
 static void user_name(char *buf, size_t len, uid_t u)
 {
@@ -174,8 +164,7 @@ static void explain_seccomp(const struct policy_config *c, const struct project_
                 return;
         }
         fprintf(f, ", default action %s",
-                (unsigned)sp->default_action < _SECCOMP_ACT_MAX ? action_names[sp->default_action]
-                                                                : "?");
+                seccomp_action_to_string(sp->default_action) ?: "?");
         if (sp->default_action == SECCOMP_ACT_ERRNO_)
                 fprintf(f, "(%s)",
                         strerrorname_np(sp->default_errno_ret ? sp->default_errno_ret : EPERM));

@@ -237,11 +237,11 @@ static int scan_log(int dfd, struct step *s, bool may_truncate)
         return 0;
 }
 
-static int load_request(int dfd, struct step *s)
+/* A record's JSON file in the step's folder, never through a link. */
+static int read_json_at(int dfd, const char *name, json_t **ret)
 {
-        _cleanup_close_ int fd = openat(dfd, "request.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         _cleanup_free_ char *text = NULL;
-        json_auto_t *o = NULL;
         size_t len;
         int r;
 
@@ -250,7 +250,17 @@ static int load_request(int dfd, struct step *s)
         r = read_full_fd(fd, &text, &len);
         if (r < 0)
                 return r;
-        o = json_loadb(text, len, 0, NULL);
+        *ret = json_loadb(text, len, 0, NULL);
+        return *ret ? 0 : -EBADMSG;
+}
+
+static int load_request(int dfd, struct step *s)
+{
+        json_auto_t *o = NULL;
+        int r = read_json_at(dfd, "request.json", &o);
+
+        if (r < 0)
+                return r;
         const char *project = json_string_value(json_object_get(o, "project"));
         if (!o || !project || !project_name_valid(project))
                 return -EBADMSG;
@@ -267,20 +277,11 @@ static int load_request(int dfd, struct step *s)
 
 static int load_result(int dfd, struct step *s)
 {
-        _cleanup_close_ int fd = openat(dfd, "result.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_free_ char *text = NULL;
         json_auto_t *o = NULL;
-        size_t len;
-        int r;
+        int r = read_json_at(dfd, "result.json", &o);
 
-        if (fd < 0)
-                return -errno;
-        r = read_full_fd(fd, &text, &len);
         if (r < 0)
                 return r;
-        o = json_loadb(text, len, 0, NULL);
-        if (!o)
-                return -EBADMSG;
         s->ended_usec = (uint64_t)json_integer_value(json_object_get(o, "ended_usec"));
         return proto_result_from_json(json_object_get(o, "result"), &s->result, NULL);
 }
