@@ -37,7 +37,7 @@
  * cgroup_get_cgroup() alone costs ~850 us (it reads every file of the
  * controller), so stats read only the files they need through
  * cgroup_read_value_*() instead. */
-#include "sandbox/cgroup.h"
+#include "sandbox/cgroup-internal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -56,60 +56,11 @@
 
 #include "common/util.h"
 
-#define CGROUP_ROOT "/sys/fs/cgroup"
-#define STEPD_DIR "stepd"
-#define CFS_PERIOD_US 100000ULL
-#define DESTROY_TIMEOUT_USEC 1000000ULL
-
-#define streq(a, b) (strcmp((a), (b)) == 0)
-
-enum ctrl { CTRL_MEMORY, CTRL_PIDS, CTRL_CPU, CTRL_CPUACCT, _CTRL_MAX };
-static const char *const ctrl_names[_CTRL_MAX] = { "memory", "pids", "cpu", "cpuacct" };
-
-struct hierarchy {
-        char *mount;                     /* /sys/fs/cgroup/memory */
-        char *base;                      /* <own>/stepd, relative to mount, starts with '/' */
-        const char *ctrls[_CTRL_MAX];
-        size_t n_ctrls;
-};
-
-struct backend;
-
-struct cgroup_manager {
-        enum cgroup_layout layout;
-        const struct backend *be;
-        struct hierarchy h[_CTRL_MAX];
-        size_t n_h;
-        size_t of[_CTRL_MAX];            /* controller -> index in h[] */
-        bool has_memsw;                  /* v1 memory.memsw.limit_in_bytes */
-        bool has_usage_user;             /* v1 cpuacct.usage_user/_sys */
-        bool has_swap_max;               /* v2 memory.swap.max */
-        bool has_peak;                   /* v2 memory.peak (5.19+) */
-        bool has_kill;                   /* v2 cgroup.kill (5.14+) */
-};
-
-struct step_cgroup {
-        struct cgroup_manager *m;        /* borrowed: the manager outlives its steps */
-        struct cgroup *cg[_CTRL_MAX];    /* per hierarchy; NULL once removed (or never made) */
-        char *path[_CTRL_MAX];           /* relative to the hierarchy's mount */
-        int fd[_CTRL_MAX];               /* the step directory, POSIX-locked: "alive" */
-        int clone_fd;                    /* v2: O_PATH of the directory, for CLONE_INTO_CGROUP */
-};
-
-struct backend {
-        /* Find hierarchies and our place, check controllers, create <own>/stepd. */
-        int (*setup)(struct cgroup_manager *m, char *err, size_t err_len);
-        /* Add controllers of hierarchy hi and the limits as libcgroup values. */
-        int (*add_values)(const struct cgroup_manager *m, size_t hi, struct cgroup *cg,
-                          const struct step_limits *l);
-        int (*stats)(const struct step_cgroup *s, struct cgroup_stats *ret);
-        /* Kill every process atomically where the kernel can; 0 if it cannot. */
-        int (*kill_all)(const struct step_cgroup *s);
-};
+const char *const cg_ctrl_names[_CTRL_MAX] = { "memory", "pids", "cpu", "cpuacct" };
 
 /* ---- small helpers ---------------------------------------------------- */
 
-_printf_(4, 5) static int fail(int r, char *err, size_t err_len, const char *fmt, ...)
+_printf_(4, 5) int cg_fail(int r, char *err, size_t err_len, const char *fmt, ...)
 {
         va_list ap;
 
@@ -122,7 +73,7 @@ _printf_(4, 5) static int fail(int r, char *err, size_t err_len, const char *fmt
 }
 
 /* The one place libcgroup's ECG* codes become -errno. */
-static int cg_errno(int ecg)
+int cg_errno(int ecg)
 {
         int e;
 
@@ -172,7 +123,7 @@ const char *cgroup_layout_to_string(enum cgroup_layout l)
 }
 
 /* "/a" + "b" -> "/a/b"; "/" + "b" -> "/b". */
-static char *path_join(const char *a, const char *b)
+char *cg_path_join(const char *a, const char *b)
 {
         char *p;
         size_t n = strlen(a);
@@ -184,7 +135,7 @@ static char *path_join(const char *a, const char *b)
         return p;
 }
 
-static bool file_exists(const char *mount, const char *rel, const char *file)
+bool cg_file_exists(const char *mount, const char *rel, const char *file)
 {
         char p[PATH_MAX];
 
@@ -239,7 +190,7 @@ static int key_line(const char *line, void *u)
 }
 
 /* Read "key N" from a flat-keyed file, or the number on its first line. */
-static int cg_read_u64(const char *ctrl, const char *rel, const char *file, const char *key,
+int cg_read_u64(const char *ctrl, const char *rel, const char *file, const char *key,
                        uint64_t *ret)
 {
         struct key_query q = { .key = key };
@@ -301,366 +252,6 @@ static int step_pids(const struct step_cgroup *s, struct pid_set *set)
         return 0;
 }
 
-/* ---- cgroup v1 (and hybrid) -------------------------------------------- */
-
-static struct hierarchy *hierarchy_for_mount(struct cgroup_manager *m, const char *mount)
-{
-        for (size_t i = 0; i < m->n_h; i++)
-                if (streq(m->h[i].mount, mount))
-                        return &m->h[i];
-        return NULL;
-}
-
-/* Create <base> (mkdir -p through libcgroup) and check we may write there. */
-static int make_base(const struct hierarchy *h, char *err, size_t err_len)
-{
-        struct cgroup *cg = cgroup_new_cgroup(h->base);
-        char full[PATH_MAX];
-        int r = 0;
-
-        if (!cg)
-                return fail(-ENOMEM, err, err_len, "out of memory");
-        for (size_t i = 0; i < h->n_ctrls && r == 0; i++)
-                if (!cgroup_add_controller(cg, h->ctrls[i]))
-                        r = -ENOMEM;
-        if (r == 0)
-                r = cg_errno(cgroup_create_cgroup(cg, 1));
-        cgroup_free(&cg);
-        snprintf(full, sizeof(full), "%s%s", h->mount, h->base);
-        if (r == 0 && access(full, W_OK) < 0)
-                r = negative_errno();
-        if (r < 0)
-                return fail(r, err, err_len, "cgroup controller '%s': cannot create or write %s: %s",
-                            h->ctrls[0], full, strerror(-r));
-        return 0;
-}
-
-static int v1_add_hierarchy(struct cgroup_manager *m, enum ctrl c, char *err, size_t err_len)
-{
-        _cleanup_free_ char *mount = NULL, *own = NULL;
-        struct hierarchy *h;
-        int r;
-
-        r = cg_errno(cgroup_get_subsys_mount_point(ctrl_names[c], &mount));
-        if (r < 0 || !mount)
-                return fail(r < 0 ? r : -ENODEV, err, err_len,
-                            "cgroup v1 controller '%s' is not mounted (no hierarchy for it under "
-                            CGROUP_ROOT ")", ctrl_names[c]);
-        h = hierarchy_for_mount(m, mount);
-        if (h) { /* co-mounted with one we have, e.g. cpu,cpuacct */
-                h->ctrls[h->n_ctrls++] = ctrl_names[c];
-                m->of[c] = (size_t)(h - m->h);
-                return 0;
-        }
-        r = cg_errno(cgroup_get_current_controller_path(getpid(), ctrl_names[c], &own));
-        if (r < 0 || !own)
-                return fail(r < 0 ? r : -ENOENT, err, err_len,
-                            "cgroup controller '%s': cannot find our cgroup in /proc/self/cgroup",
-                            ctrl_names[c]);
-        h = &m->h[m->n_h];
-        h->base = path_join(own, STEPD_DIR);
-        if (!h->base)
-                return fail(-ENOMEM, err, err_len, "out of memory");
-        h->mount = TAKE_PTR(mount);
-        h->ctrls[h->n_ctrls++] = ctrl_names[c];
-        m->of[c] = m->n_h++;
-        return make_base(h, err, err_len);
-}
-
-static int v1_setup(struct cgroup_manager *m, char *err, size_t err_len)
-{
-        const struct hierarchy *mem, *acct;
-
-        for (enum ctrl c = 0; c < _CTRL_MAX; c++) {
-                int r = v1_add_hierarchy(m, c, err, err_len);
-                if (r < 0)
-                        return r;
-        }
-        mem = &m->h[m->of[CTRL_MEMORY]];
-        acct = &m->h[m->of[CTRL_CPUACCT]];
-        m->has_memsw = file_exists(mem->mount, mem->base, "memory.memsw.limit_in_bytes");
-        m->has_usage_user = file_exists(acct->mount, acct->base, "cpuacct.usage_user");
-        return 0;
-}
-
-static int add_u64(struct cgroup_controller *c, const char *name, uint64_t v)
-{
-        return cg_errno(cgroup_add_value_uint64(c, name, v));
-}
-
-static uint64_t cfs_quota_us(uint32_t cpu_millis)
-{
-        /* The kernel refuses quotas under 1 ms: 10 millicpus is the floor. */
-        return MAX((uint64_t)cpu_millis * CFS_PERIOD_US / 1000, 1000ULL);
-}
-
-static int v1_add_values(const struct cgroup_manager *m, size_t hi, struct cgroup *cg,
-                         const struct step_limits *l)
-{
-        const struct hierarchy *h = &m->h[hi];
-        int r = 0;
-
-        for (size_t i = 0; i < h->n_ctrls && r == 0; i++) {
-                const char *name = h->ctrls[i];
-                struct cgroup_controller *c = cgroup_add_controller(cg, name);
-
-                if (!c)
-                        return -ENOMEM;
-                if (streq(name, "memory") && l->memory_bytes > 0) {
-                        /* limit first: the kernel wants memsw >= limit */
-                        r = add_u64(c, "memory.limit_in_bytes", l->memory_bytes);
-                        if (r == 0 && m->has_memsw)
-                                r = add_u64(c, "memory.memsw.limit_in_bytes", l->memory_bytes);
-                } else if (streq(name, "pids") && l->pids_max > 0) {
-                        r = add_u64(c, "pids.max", l->pids_max);
-                } else if (streq(name, "cpu") && l->cpu_millis > 0) {
-                        r = add_u64(c, "cpu.cfs_period_us", CFS_PERIOD_US);
-                        if (r == 0)
-                                r = add_u64(c, "cpu.cfs_quota_us", cfs_quota_us(l->cpu_millis));
-                }
-        }
-        return r;
-}
-
-static int v1_stats(const struct step_cgroup *s, struct cgroup_stats *ret)
-{
-        const struct cgroup_manager *m = s->m;
-        size_t a = m->of[CTRL_CPUACCT], mm = m->of[CTRL_MEMORY];
-        struct cgroup_stats st = { 0 };
-        uint64_t user, sys;
-        int r;
-
-        if (!s->cg[a] || !s->cg[mm])
-                return -ENOENT;
-        if (m->has_usage_user) {
-                r = cg_read_u64("cpuacct", s->path[a], "cpuacct.usage_user", NULL, &user);
-                if (r == 0)
-                        r = cg_read_u64("cpuacct", s->path[a], "cpuacct.usage_sys", NULL, &sys);
-                if (r < 0)
-                        return r;
-                st.cpu_user_usec = user / 1000; /* ns */
-                st.cpu_system_usec = sys / 1000;
-        } else {
-                long hz = sysconf(_SC_CLK_TCK);
-
-                r = cg_read_u64("cpuacct", s->path[a], "cpuacct.stat", "user", &user);
-                if (r == 0)
-                        r = cg_read_u64("cpuacct", s->path[a], "cpuacct.stat", "system", &sys);
-                if (r < 0)
-                        return r;
-                hz = hz > 0 ? hz : 100;
-                st.cpu_user_usec = user * 1000000ULL / (uint64_t)hz;
-                st.cpu_system_usec = sys * 1000000ULL / (uint64_t)hz;
-        }
-        r = cg_read_u64("memory", s->path[mm], "memory.max_usage_in_bytes", NULL,
-                        &st.memory_peak_bytes);
-        if (r < 0)
-                return r;
-        r = cg_read_u64("memory", s->path[mm], "memory.oom_control", "oom_kill", &st.oom_kills);
-        if (r == -ENODATA) /* kernels before 4.13 do not count */
-                r = 0;
-        if (r < 0)
-                return r;
-        *ret = st;
-        return 0;
-}
-
-static int v1_kill_all(const struct step_cgroup *s)
-{
-        return 0; /* v1 has no cgroup.kill: the destroy loop does it */
-}
-
-static const struct backend backend_v1 = {
-        .setup = v1_setup,
-        .add_values = v1_add_values,
-        .stats = v1_stats,
-        .kill_all = v1_kill_all,
-};
-
-/* ---- cgroup v2 ---------------------------------------------------------- */
-
-/* Our path in the unified hierarchy: the "0::" line of /proc/self/cgroup.
- * Raw read: libcgroup 2.0.2 looks paths up by controller name, and a v2-only
- * line carries none. */
-static int v2_own_path(char **ret)
-{
-        _cleanup_free_ char *buf = NULL;
-        char *p, *e;
-        int r = read_full_file("/proc/self/cgroup", &buf, NULL);
-
-        if (r < 0)
-                return r;
-        p = strstr(buf, "0::");
-        if (!p || (p != buf && p[-1] != '\n'))
-                return -ENOENT;
-        p += 3;
-        e = strchr(p, '\n');
-        if (e)
-                *e = 0;
-        /* Already moved by an earlier manager of this process. */
-        e = strrchr(p, '/');
-        if (e && streq(e, "/supervisor"))
-                *(e == p ? e + 1 : e) = 0;
-        *ret = strdup(*p ? p : "/");
-        return *ret ? 0 : -ENOMEM;
-}
-
-/* A v2 cgroup holding processes cannot enable controllers for its children,
- * so we move ourselves into <own>/supervisor first. Raw I/O: libcgroup 2.0.2
- * creates a cgroup with controllers by enabling them in the parent first,
- * which is exactly what fails while we still sit in <own>, and it has no
- * call that only mkdirs a v2 cgroup. */
-static int v2_move_self(const char *mount, const char *own, char *err, size_t err_len)
-{
-        char dir[PATH_MAX], procs[PATH_MAX + 16];
-        int r;
-
-        snprintf(dir, sizeof(dir), "%s%s%s", mount, streq(own, "/") ? "" : own, "/supervisor");
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return fail(-errno, err, err_len, "cannot create %s: %m", dir);
-        snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
-        r = write_string_file(procs, "0");
-        if (r < 0)
-                return fail(r, err, err_len, "cannot move stepd into %s: %s", dir, strerror(-r));
-        return 0;
-}
-
-/* Raw read: libcgroup 2.0.2 reports controllers of the mount root, not those
- * a given cgroup may use. */
-static int v2_check_controllers(const char *mount, const char *own, char *err, size_t err_len)
-{
-        _cleanup_free_ char *buf = NULL;
-        char path[PATH_MAX];
-        int r;
-
-        snprintf(path, sizeof(path), "%s%s/cgroup.controllers", mount, streq(own, "/") ? "" : own);
-        r = read_full_file(path, &buf, NULL);
-        if (r < 0)
-                return fail(r, err, err_len, "cannot read %s: %s", path, strerror(-r));
-        for (enum ctrl c = 0; c < CTRL_CPUACCT; c++) {
-                const char *p = buf;
-                size_t n = strlen(ctrl_names[c]);
-                bool found = false;
-
-                while (!found && (p = strstr(p, ctrl_names[c]))) {
-                        found = (p == buf || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || !p[n]);
-                        p += n;
-                }
-                if (!found)
-                        return fail(-ENODEV, err, err_len,
-                                    "cgroup v2 controller '%s' is not available in %s (the parent "
-                                    "must delegate it, e.g. systemd Delegate=yes)",
-                                    ctrl_names[c], path);
-        }
-        return 0;
-}
-
-static int v2_setup(struct cgroup_manager *m, char *err, size_t err_len)
-{
-        _cleanup_free_ char *mount = NULL, *own = NULL;
-        struct hierarchy *h = &m->h[0];
-        int r;
-
-        r = cg_errno(cgroup_get_subsys_mount_point("memory", &mount));
-        if (r < 0 || !mount)
-                mount = strdup(CGROUP_ROOT);
-        if (!mount)
-                return fail(-ENOMEM, err, err_len, "out of memory");
-        r = v2_own_path(&own);
-        if (r < 0)
-                return fail(r, err, err_len, "cannot find our cgroup v2 path in /proc/self/cgroup");
-        r = v2_check_controllers(mount, own, err, err_len);
-        if (r < 0)
-                return r;
-        r = v2_move_self(mount, own, err, err_len);
-        if (r < 0)
-                return r;
-        h->base = path_join(own, STEPD_DIR);
-        if (!h->base)
-                return fail(-ENOMEM, err, err_len, "out of memory");
-        h->mount = TAKE_PTR(mount);
-        for (enum ctrl c = 0; c < CTRL_CPUACCT; c++) {
-                h->ctrls[h->n_ctrls++] = ctrl_names[c];
-                m->of[c] = 0;
-        }
-        m->of[CTRL_CPUACCT] = 0;
-        m->n_h = 1;
-        r = make_base(h, err, err_len); /* enables +memory +pids +cpu in <own> */
-        if (r < 0)
-                return r;
-        m->has_swap_max = file_exists(h->mount, h->base, "memory.swap.max");
-        m->has_peak = file_exists(h->mount, h->base, "memory.peak");
-        m->has_kill = file_exists(h->mount, h->base, "cgroup.kill");
-        return 0;
-}
-
-static int v2_add_values(const struct cgroup_manager *m, size_t hi, struct cgroup *cg,
-                         const struct step_limits *l)
-{
-        struct cgroup_controller *mem = cgroup_add_controller(cg, "memory");
-        struct cgroup_controller *pids = cgroup_add_controller(cg, "pids");
-        struct cgroup_controller *cpu = cgroup_add_controller(cg, "cpu");
-        char quota[64];
-        int r = 0;
-
-        if (!mem || !pids || !cpu)
-                return -ENOMEM;
-        if (l->memory_bytes > 0) {
-                r = add_u64(mem, "memory.max", l->memory_bytes);
-                /* like memsw on v1: swap must not let a step dodge its limit */
-                if (r == 0 && m->has_swap_max)
-                        r = add_u64(mem, "memory.swap.max", 0);
-        }
-        if (r == 0 && l->pids_max > 0)
-                r = add_u64(pids, "pids.max", l->pids_max);
-        if (r == 0 && l->cpu_millis > 0) {
-                snprintf(quota, sizeof(quota), "%llu %llu",
-                         (unsigned long long)cfs_quota_us(l->cpu_millis), CFS_PERIOD_US);
-                r = cg_errno(cgroup_add_value_string(cpu, "cpu.max", quota));
-        }
-        return r;
-}
-
-static int v2_stats(const struct step_cgroup *s, struct cgroup_stats *ret)
-{
-        struct cgroup_stats st = { 0 };
-        const char *p = s->path[0];
-        int r;
-
-        if (!s->cg[0])
-                return -ENOENT;
-        r = cg_read_u64("cpu", p, "cpu.stat", "user_usec", &st.cpu_user_usec);
-        if (r == 0)
-                r = cg_read_u64("cpu", p, "cpu.stat", "system_usec", &st.cpu_system_usec);
-        if (r == 0 && s->m->has_peak)
-                r = cg_read_u64("memory", p, "memory.peak", NULL, &st.memory_peak_bytes);
-        if (r == 0)
-                r = cg_read_u64("memory", p, "memory.events", "oom_kill", &st.oom_kills);
-        if (r < 0)
-                return r;
-        *ret = st;
-        return 0;
-}
-
-/* Raw write: cgroup.kill is a core file of no controller, which libcgroup
- * 2.0.2 cannot address. */
-static int v2_kill_all(const struct step_cgroup *s)
-{
-        char path[PATH_MAX];
-
-        if (!s->m->has_kill || !s->cg[0])
-                return 0;
-        snprintf(path, sizeof(path), "%s%s/cgroup.kill", s->m->h[0].mount, s->path[0]);
-        return write_string_file(path, "1");
-}
-
-static const struct backend backend_v2 = {
-        .setup = v2_setup,
-        .add_values = v2_add_values,
-        .stats = v2_stats,
-        .kill_all = v2_kill_all,
-};
-
 /* ---- manager ------------------------------------------------------------ */
 
 static int detect_layout(enum cgroup_layout *ret, char *err, size_t err_len)
@@ -668,13 +259,13 @@ static int detect_layout(enum cgroup_layout *ret, char *err, size_t err_len)
         struct statfs fs;
 
         if (statfs(CGROUP_ROOT, &fs) < 0)
-                return fail(-errno, err, err_len, "cannot statfs " CGROUP_ROOT ": %m");
+                return cg_fail(-errno, err, err_len, "cannot statfs " CGROUP_ROOT ": %m");
         if (fs.f_type == CGROUP2_SUPER_MAGIC) {
                 *ret = CGROUP_LAYOUT_V2;
                 return 0;
         }
         if (fs.f_type != TMPFS_MAGIC)
-                return fail(-ENODEV, err, err_len,
+                return cg_fail(-ENODEV, err, err_len,
                             CGROUP_ROOT " is neither cgroup2 nor a tmpfs of v1 hierarchies");
         if (statfs(CGROUP_ROOT "/unified", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
                 *ret = CGROUP_LAYOUT_HYBRID;
@@ -791,7 +382,7 @@ static struct step_cgroup *leftover_new(struct cgroup_manager *m, const int *bas
                 if (base_fd[hi] < 0 || fstatat(base_fd[hi], name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
                     !S_ISDIR(st.st_mode) || locked(locks, &st))
                         continue;
-                s->path[hi] = path_join(h->base, name);
+                s->path[hi] = cg_path_join(h->base, name);
                 if (s->path[hi])
                         s->cg[hi] = cgroup_new_cgroup(s->path[hi]);
                 for (size_t i = 0; s->cg[hi] && i < h->n_ctrls; i++)
@@ -887,18 +478,18 @@ int cgroup_manager_new(struct cgroup_manager **ret, char *err, size_t err_len)
         int r;
 
         if (!ret)
-                return fail(-EINVAL, err, err_len, "no place for the cgroup manager");
+                return cg_fail(-EINVAL, err, err_len, "no place for the cgroup manager");
         pthread_once(&init_once, cg_init_once);
         if (init_result < 0)
-                return fail(init_result, err, err_len, "libcgroup cannot start (cgroup_init): %s",
+                return cg_fail(init_result, err, err_len, "libcgroup cannot start (cgroup_init): %s",
                             strerror(-init_result));
         m = calloc(1, sizeof(*m));
         if (!m)
-                return fail(-ENOMEM, err, err_len, "out of memory");
+                return cg_fail(-ENOMEM, err, err_len, "out of memory");
         r = detect_layout(&m->layout, err, err_len);
         if (r < 0)
                 return r;
-        m->be = m->layout == CGROUP_LAYOUT_V2 ? &backend_v2 : &backend_v1;
+        m->be = m->layout == CGROUP_LAYOUT_V2 ? &cg_backend_v2 : &cg_backend_v1;
         r = m->be->setup(m, err, err_len);
         if (r < 0)
                 return r;
@@ -922,28 +513,28 @@ static int step_create_one(struct step_cgroup *s, size_t hi, const char *name,
         struct cgroup *cg;
         int r;
 
-        s->path[hi] = path_join(h->base, name);
+        s->path[hi] = cg_path_join(h->base, name);
         if (!s->path[hi])
-                return fail(-ENOMEM, err, err_len, "out of memory");
+                return cg_fail(-ENOMEM, err, err_len, "out of memory");
         /* libcgroup's mkdir accepts an existing directory: refuse it here. */
-        if (file_exists(h->mount, s->path[hi], ""))
-                return fail(-EEXIST, err, err_len, "cgroup %s%s already exists", h->mount,
+        if (cg_file_exists(h->mount, s->path[hi], ""))
+                return cg_fail(-EEXIST, err, err_len, "cgroup %s%s already exists", h->mount,
                             s->path[hi]);
         cg = cgroup_new_cgroup(s->path[hi]);
         if (!cg)
-                return fail(-ENOMEM, err, err_len, "out of memory");
+                return cg_fail(-ENOMEM, err, err_len, "out of memory");
         r = m->be->add_values(m, hi, cg, l);
         if (r == 0)
                 r = cg_errno(cgroup_create_cgroup(cg, 1));
         if (r < 0) {
                 cgroup_free(&cg);
-                return fail(r, err, err_len, "cannot create cgroup %s%s with its limits: %s",
+                return cg_fail(r, err, err_len, "cannot create cgroup %s%s with its limits: %s",
                             h->mount, s->path[hi], strerror(-r));
         }
         s->cg[hi] = cg;
         r = open_marked(h, s->path[hi], &s->fd[hi]);
         if (r < 0)
-                return fail(r, err, err_len, "cannot open and lock %s%s: %s", h->mount,
+                return cg_fail(r, err, err_len, "cannot open and lock %s%s: %s", h->mount,
                             s->path[hi], strerror(-r));
         return 0;
 }
@@ -955,14 +546,14 @@ int cgroup_step_create(struct cgroup_manager *m, const char *name, const struct 
         int r;
 
         if (!m || !l || !ret)
-                return fail(-EINVAL, err, err_len, "missing manager, limits or result");
+                return cg_fail(-EINVAL, err, err_len, "missing manager, limits or result");
         if (!step_id_valid(name))
-                return fail(-EINVAL, err, err_len,
+                return cg_fail(-EINVAL, err, err_len,
                             "invalid step cgroup name '%s' (want 1..%d of [A-Za-z0-9_-])",
                             name ? name : "(null)", STEP_ID_MAX);
         s = step_new(m);
         if (!s)
-                return fail(-ENOMEM, err, err_len, "out of memory");
+                return cg_fail(-ENOMEM, err, err_len, "out of memory");
         for (size_t i = 0; i < m->n_h; i++) {
                 r = step_create_one(s, i, name, l, err, err_len);
                 if (r < 0)
@@ -975,7 +566,7 @@ int cgroup_step_create(struct cgroup_manager *m, const char *name, const struct 
                 snprintf(full, sizeof(full), "%s%s", m->h[0].mount, s->path[0]);
                 s->clone_fd = open(full, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (s->clone_fd < 0)
-                        return fail(-errno, err, err_len, "cannot open %s: %m", full);
+                        return cg_fail(-errno, err, err_len, "cannot open %s: %m", full);
         }
         *ret = TAKE_PTR(s);
         return 0;

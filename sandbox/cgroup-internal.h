@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Private to sandbox/cgroup*.c: the manager's and a step's state, the
+ * backend table (one per cgroup version: cgroup-v1.c, cgroup-v2.c), and the
+ * helpers they share. See cgroup.c for how this works. */
+
+#include <libcgroup.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/macro.h"
+#include "sandbox/cgroup.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+#define STEPD_DIR "stepd"
+#define CFS_PERIOD_US 100000ULL
+#define DESTROY_TIMEOUT_USEC 1000000ULL
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+enum ctrl { CTRL_MEMORY, CTRL_PIDS, CTRL_CPU, CTRL_CPUACCT, _CTRL_MAX };
+extern const char *const cg_ctrl_names[_CTRL_MAX];
+
+struct hierarchy {
+        char *mount;                     /* /sys/fs/cgroup/memory */
+        char *base;                      /* <own>/stepd, relative to mount, starts with '/' */
+        const char *ctrls[_CTRL_MAX];
+        size_t n_ctrls;
+};
+
+struct backend;
+
+struct cgroup_manager {
+        enum cgroup_layout layout;
+        const struct backend *be;
+        struct hierarchy h[_CTRL_MAX];
+        size_t n_h;
+        size_t of[_CTRL_MAX];            /* controller -> index in h[] */
+        bool has_memsw;                  /* v1 memory.memsw.limit_in_bytes */
+        bool has_usage_user;             /* v1 cpuacct.usage_user/_sys */
+        bool has_swap_max;               /* v2 memory.swap.max */
+        bool has_peak;                   /* v2 memory.peak (5.19+) */
+        bool has_kill;                   /* v2 cgroup.kill (5.14+) */
+};
+
+struct step_cgroup {
+        struct cgroup_manager *m;        /* borrowed: the manager outlives its steps */
+        struct cgroup *cg[_CTRL_MAX];    /* per hierarchy; NULL once removed (or never made) */
+        char *path[_CTRL_MAX];           /* relative to the hierarchy's mount */
+        int fd[_CTRL_MAX];               /* the step directory, POSIX-locked: "alive" */
+        int clone_fd;                    /* v2: O_PATH of the directory, for CLONE_INTO_CGROUP */
+};
+
+struct backend {
+        /* Find hierarchies and our place, check controllers, create <own>/stepd. */
+        int (*setup)(struct cgroup_manager *m, char *err, size_t err_len);
+        /* Add controllers of hierarchy hi and the limits as libcgroup values. */
+        int (*add_values)(const struct cgroup_manager *m, size_t hi, struct cgroup *cg,
+                          const struct step_limits *l);
+        int (*stats)(const struct step_cgroup *s, struct cgroup_stats *ret);
+        /* Kill every process atomically where the kernel can; 0 if it cannot. */
+        int (*kill_all)(const struct step_cgroup *s);
+};
+
+extern const struct backend cg_backend_v1;
+extern const struct backend cg_backend_v2;
+
+/* Write a message into err and return r. */
+_printf_(4, 5) int cg_fail(int r, char *err, size_t err_len, const char *fmt, ...);
+/* The one place libcgroup's ECG* codes become -errno. */
+int cg_errno(int ecg);
+char *cg_path_join(const char *a, const char *b);
+bool cg_file_exists(const char *mount, const char *rel, const char *file);
+int cg_read_u64(const char *ctrl, const char *rel, const char *file, const char *key,
+                uint64_t *ret);
+/* cgroup-v1.c, shared with v2 */
+int cg_make_base(const struct hierarchy *h, char *err, size_t err_len);
+int cg_add_u64(struct cgroup_controller *c, const char *name, uint64_t v);
+uint64_t cg_cfs_quota_us(uint32_t cpu_millis);
