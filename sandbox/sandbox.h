@@ -84,9 +84,10 @@ int sandbox_step_on_sync(struct sandbox_step *s);
 int sandbox_step_terminate(struct sandbox_step *s);
 int sandbox_step_kill(struct sandbox_step *s);
 
-/* Call when pidfd is readable: collects the init's report, the wait status,
- * the cgroup's accounting; kills and counts leftovers; removes the cgroup.
- * Fills ret (reason exited, signaled, oom or setup-failed). */
+/* Call when pidfd is readable: collects the init's report, the wait status
+ * and the cgroup's accounting. Fills ret (reason exited, signaled, oom or
+ * setup-failed). The cgroup and veth are removed by sandbox_step_free(), so
+ * a caller can report first and clean up after. */
 int sandbox_step_reap(struct sandbox_step *s, struct step_result *ret);
 
 struct sandbox_step *sandbox_step_free(struct sandbox_step *s);

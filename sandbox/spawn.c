@@ -480,8 +480,7 @@ int sandbox_step_reap(struct sandbox_step *s, struct step_result *ret)
             (ret->reason == STEP_REASON_SIGNALED ||
              (ret->reason == STEP_REASON_EXITED && ret->exit_code != 0)))
                 ret->reason = STEP_REASON_OOM;
-        cgroup_step_destroy(s->cgroup);
-        s->cgroup = cgroup_step_abandon(s->cgroup);
-        s->veth = net_veth_free(s->veth);
+        /* The cgroup (empty: the pid namespace died with the init) and the
+         * veth go in sandbox_step_free(), after the caller has reported. */
         return 0;
 }

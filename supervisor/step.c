@@ -168,7 +168,6 @@ void step_finish(struct daemon *d, struct step *s, const struct step_result *r)
         s->ended_usec = now_realtime_usec();
         if (was_live && s->result.wall_usec == 0)
                 s->result.wall_usec = now_monotonic_usec() - s->start_mono;
-        release_live(d, s);
         if (was_live)
                 d->n_live--;
         s->state = STEP_DONE;
@@ -185,6 +184,8 @@ void step_finish(struct daemon *d, struct step *s, const struct step_result *r)
                  (unsigned long long)s->output_bytes, line);
         audit_step_log(&audit);
         attach_step_done(d, s);
+        /* Clients have their exit: now the cgroup, the working folder... */
+        release_live(d, s);
         step_schedule(d);
 }
 

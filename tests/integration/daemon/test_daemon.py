@@ -100,8 +100,9 @@ class BasicTest(DaemonTest):
         recs = read_log_records(os.path.join(sd, "log"))
         self.assertEqual(b"".join(d for s, d in recs if s == 1), b"out\n")
         self.assertEqual(b"".join(d for s, d in recs if s == 2), b"err\n")
-        # the working folder is gone
-        self.assertFalse(os.path.exists(os.path.join(self.d.state, "work", "demo", run.step)))
+        # the working folder is gone (removed just after exit is sent)
+        workdir = os.path.join(self.d.state, "work", "demo", run.step)
+        self.assertTrue(wait_until(lambda: not os.path.exists(workdir), timeout=5))
         # one audit line
         audit = [l for l in self.d.log().splitlines() if "event=audit step=%s " % run.step in l]
         self.assertEqual(len(audit), 1, audit)
