@@ -8,15 +8,10 @@ static int metrics_main(struct stepctl *ctl, int argc, char **argv)
 {
         _cleanup_client_json_ json_t *reply = NULL;
         const char *text;
-        int r = stepctl_parse_no_args(ctl, &command_metrics, argc, argv);
+        int r = stepctl_query(ctl, &command_metrics, "metrics", argc, argv, &reply);
 
         if (r >= 0)
                 return r;
-        r = stepctl_request(ctl, NULL, "metrics", NULL, &reply);
-        if (r != 0)
-                return r;
-        if (ctl->json)
-                return stepctl_print_json(reply) < 0 ? EXIT_STEPCTL : 0;
         text = client_msg_string(reply, "text");
         if (!text)
                 return stepctl_fail("bad message from stepd: `metrics` without text");
@@ -27,15 +22,10 @@ static int metrics_main(struct stepctl *ctl, int argc, char **argv)
 static int reload_main(struct stepctl *ctl, int argc, char **argv)
 {
         _cleanup_client_json_ json_t *reply = NULL;
-        int r = stepctl_parse_no_args(ctl, &command_reload, argc, argv);
+        int r = stepctl_query(ctl, &command_reload, "reload", argc, argv, &reply);
 
         if (r >= 0)
                 return r;
-        r = stepctl_request(ctl, NULL, "reload", NULL, &reply);
-        if (r != 0)
-                return r;
-        if (ctl->json)
-                return stepctl_print_json(reply) < 0 ? EXIT_STEPCTL : 0;
         printf("reloaded\n");
         return 0;
 }

@@ -1,29 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* stepctl agents: the members of the supervisor's pools (docs/agents.md). */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/util.h"
 #include "stepctl/stepctl.h"
-
-static int parse_args(struct stepctl *ctl, int argc, char **argv)
-{
-        static const struct option options[] = { COMMON_LONG_OPTIONS, {} };
-        int c, r;
-
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                r = stepctl_common_option(ctl, &command_agents, c);
-                if (r == 2)
-                        return 0;
-                if (r == 0)
-                        return stepctl_bad_option(&command_agents, argv, c);
-        }
-        if (optind < argc)
-                return stepctl_usage_error("agents", "unexpected argument '%s'", argv[optind]);
-        return -1;
-}
 
 static void last_seen(const json_t *a, char *buf, size_t len)
 {
@@ -63,30 +45,20 @@ static void print_row(const json_t *a)
 
 static int agents_main(struct stepctl *ctl, int argc, char **argv)
 {
-        json_t *reply = NULL, *list, *a;
+        _cleanup_client_json_ json_t *reply = NULL;
+        json_t *list, *a;
         size_t i;
-        int r = parse_args(ctl, argc, argv);
+        int r = stepctl_query(ctl, &command_agents, "agents", argc, argv, &reply);
 
         if (r >= 0)
                 return r;
-        r = stepctl_request(ctl, NULL, "agents", NULL, &reply);
-        if (r != 0)
-                return r;
-        if (ctl->json) {
-                r = stepctl_print_json(reply) < 0 ? EXIT_STEPCTL : 0;
-                json_decref(reply);
-                return r;
-        }
         list = json_object_get(reply, "agents");
-        if (!json_is_array(list)) {
-                json_decref(reply);
+        if (!json_is_array(list))
                 return stepctl_fail("bad message from stepd: `agents` without a list");
-        }
         printf("%-16s %-22s %-9s %-9s %-6s %-10s %s\n", "MEMBER", "ADDRESS", "HEALTH", "LOAD",
                "QUEUED", "LAST SEEN", "VERSION");
         json_array_foreach(list, i, a)
                 print_row(a);
-        json_decref(reply);
         return 0;
 }
 

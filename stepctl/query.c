@@ -151,6 +151,23 @@ int stepctl_parse_no_args(struct stepctl *ctl, const struct command *cmd, int ar
         return -1;
 }
 
+int stepctl_query(struct stepctl *ctl, const struct command *cmd, const char *type, int argc,
+                  char **argv, json_t **ret_reply)
+{
+        _cleanup_client_json_ json_t *reply = NULL;
+        int r = stepctl_parse_no_args(ctl, cmd, argc, argv);
+
+        if (r >= 0)
+                return r;
+        r = stepctl_request(ctl, NULL, type, NULL, &reply);
+        if (r != 0)
+                return r;
+        if (ctl->json)
+                return stepctl_print_json(reply) < 0 ? EXIT_STEPCTL : 0;
+        *ret_reply = TAKE_PTR(reply);
+        return -1;
+}
+
 static void format_age(uint64_t created_usec, char *buf, size_t len)
 {
         uint64_t now = now_realtime_usec(), s;
@@ -189,15 +206,10 @@ static int ps_main(struct stepctl *ctl, int argc, char **argv)
         _cleanup_client_json_ json_t *reply = NULL;
         json_t *steps, *st;
         size_t i;
-        int r = stepctl_parse_no_args(ctl, &command_ps, argc, argv);
+        int r = stepctl_query(ctl, &command_ps, "list", argc, argv, &reply);
 
         if (r >= 0)
                 return r;
-        r = stepctl_request(ctl, NULL, "list", NULL, &reply);
-        if (r != 0)
-                return r;
-        if (ctl->json)
-                return stepctl_print_json(reply) < 0 ? EXIT_STEPCTL : 0;
         steps = json_object_get(reply, "steps");
         if (!json_is_array(steps))
                 return stepctl_fail("bad message from stepd: `list` without steps");
@@ -222,15 +234,10 @@ static void print_status_member(const json_t *reply, const char *key, const char
 static int status_main(struct stepctl *ctl, int argc, char **argv)
 {
         _cleanup_client_json_ json_t *reply = NULL;
-        int r = stepctl_parse_no_args(ctl, &command_status, argc, argv);
+        int r = stepctl_query(ctl, &command_status, "status", argc, argv, &reply);
 
         if (r >= 0)
                 return r;
-        r = stepctl_request(ctl, NULL, "status", NULL, &reply);
-        if (r != 0)
-                return r;
-        if (ctl->json)
-                return stepctl_print_json(reply) < 0 ? EXIT_STEPCTL : 0;
         print_status_member(reply, "version", "version:");
         print_status_member(reply, "running", "running:");
         print_status_member(reply, "queued", "queued:");

@@ -75,6 +75,12 @@ int stepctl_lost(const struct stepctl *ctl, int r);
  * 0 with *ret_reply, or an exit status. */
 int stepctl_request(const struct stepctl *ctl, json_t *(*build)(struct client *, const char *),
                     const char *type, const char *step, json_t **ret_reply);
+/* A command without arguments that asks the daemon one thing: parse its
+ * options, send `type`, and with --json print the reply. Returns an exit
+ * status when that finished the command, or -1 with *ret_reply (the
+ * caller's) for the caller to show. */
+int stepctl_query(struct stepctl *ctl, const struct command *cmd, const char *type, int argc,
+                  char **argv, json_t **ret_reply);
 
 /* Step output, attach and logs (stream.c). */
 struct stream_opts {
