@@ -14,16 +14,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "common/log.h"
+#include "common/sd.h"
 #include "common/util.h"
 #include "supervisor/daemon.h"
 
 void notify(const char *state)
 {
-        if (getenv("NOTIFY_SOCKET"))
-                (void)sd_notify(0, state);
+        int r = sd_notify_state(state);
+
+        if (r < 0)
+                log_warning_errno(r, "event=notify-error cannot tell systemd '%s'", state);
 }
 
 static void on_listen(struct daemon *d, struct watch *w, uint32_t events)
@@ -52,8 +53,8 @@ static int add_listener(struct daemon *d, int fd)
 
 static int from_systemd(struct daemon *d, int n)
 {
-        for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++) {
-                if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+        for (int fd = SD_LISTEN_FDS_FIRST; fd < SD_LISTEN_FDS_FIRST + n; fd++) {
+                if (sd_fd_is_listening_unix_stream(fd) <= 0)
                         return log_errno(-EINVAL, "event=listen-error fd %d passed by systemd "
                                          "is not a listening Unix stream socket", fd);
                 if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fd_set_nonblock(fd, true) < 0)
@@ -141,10 +142,11 @@ static int bind_socket(struct daemon *d, const char *path)
 
 int listen_setup(struct daemon *d)
 {
-        int n = sd_listen_fds(1);
+        int n = sd_listen_fds_take();
 
         if (n < 0)
-                return log_errno(n, "event=listen-error cannot read LISTEN_FDS");
+                return log_errno(n, "event=listen-error malformed LISTEN_PID or LISTEN_FDS, or "
+                                 "a passed fd is not open");
         if (n > 0)
                 return from_systemd(d, n);
         const char *path = d->opt.socket_path ? d->opt.socket_path

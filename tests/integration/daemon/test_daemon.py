@@ -869,5 +869,42 @@ class LifecycleTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.d.sock))
 
 
+    def test_socket_activation_refuses_a_datagram_socket(self):
+        tool = shutil.which("systemd-socket-activate")
+        if not tool:
+            self.skipTest("systemd-socket-activate is not installed")
+        self.d = Daemon(start=False)
+        path = os.path.join(self.d.tmp, "activated.sock")
+        cmd = [tool, "--datagram", "-l", path] + self.d.command()
+        with open(self.d.log_path, "ab") as logf:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        try:
+            # a datagram socket is handed over on its first datagram
+            self.assertTrue(wait_until(lambda: os.path.exists(path)))
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                s.sendto(b"hello", path)
+            self.assertNotEqual(proc.wait(timeout=20), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertIn("fd 3 passed by systemd is not a listening Unix stream socket",
+                      self.d.log())
+        self.assertFalse(os.path.exists(self.d.sock))
+        shutil.rmtree(self.d.tmp, ignore_errors=True)
+        self.d = None
+
+    def test_sd_notify_abstract_socket(self):
+        name = "stepd-test-notify-%d" % os.getpid()
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind("\0" + name)
+        ns.settimeout(20)
+        self.d = Daemon(start=False, env=dict(os.environ, NOTIFY_SOCKET="@" + name))
+        self.d.start()
+        msg = ns.recv(4096).decode()
+        self.assertIn("READY=1", msg)
+        self.assertIn("STATUS=running", msg)
+        ns.close()
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
