@@ -111,30 +111,6 @@ static BIO_METHOD *bio_method_new(void)
 
 /* ---- pins --------------------------------------------------------------- */
 
-int tls_pin_parse(const char *s, char ret[TLS_THUMBPRINT_HEX + 1])
-{
-        char out[TLS_THUMBPRINT_HEX + 1];
-
-        if (!s)
-                return -EINVAL;
-        if (strncasecmp(s, "sha256:", 7) == 0)
-                s += 7;
-        if (strlen(s) != TLS_THUMBPRINT_HEX)
-                return -EINVAL;
-        for (size_t i = 0; i < TLS_THUMBPRINT_HEX; i++) {
-                char ch = s[i];
-
-                if (ch >= 'A' && ch <= 'F')
-                        ch = (char)(ch - 'A' + 'a');
-                if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
-                        return -EINVAL;
-                out[i] = ch;
-        }
-        out[TLS_THUMBPRINT_HEX] = '\0';
-        memcpy(ret, out, sizeof(out));
-        return 0;
-}
-
 int tls_context_set_pins(struct tls_context *ctx, char *const *pins, char *err, size_t err_len)
 {
         size_t n = strv_length(pins);

@@ -126,17 +126,6 @@ int tls_certificate_thumbprint(const char *cert_path, char ret[TLS_THUMBPRINT_ST
         return 0;
 }
 
-int tls_key_type_from_string(const char *s)
-{
-        if (!s)
-                return -EINVAL;
-        if (strcmp(s, "ec") == 0 || strcmp(s, "p256") == 0 || strcmp(s, "P-256") == 0)
-                return TLS_KEY_EC_P256;
-        if (strcmp(s, "ed25519") == 0)
-                return TLS_KEY_ED25519;
-        return -EINVAL;
-}
-
 static EVP_PKEY *make_key(enum tls_key_type type)
 {
         if (type == TLS_KEY_ED25519)

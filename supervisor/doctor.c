@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "ipc/tls_module.h"
 #include "policy/policy.h"
 #include "supervisor/verbs.h"
 
@@ -590,6 +591,17 @@ static void check_oom(struct doctor *dc)
                 say(dc, L_OK, "oom", NULL, "stepd can protect itself from the OOM killer");
 }
 
+static void check_tls(struct doctor *dc)
+{
+        char err[512];
+
+        if (tls_module_load(err, sizeof(err)) < 0)
+                say(dc, L_WARN, "tls", "install stepd-tls.so with stepd (meson install)",
+                    "%s: agents and new-certificate cannot work; local steps can", err);
+        else
+                say(dc, L_OK, "tls", NULL, "the TLS module (OpenSSL) loads, for agents");
+}
+
 static void check_config(struct doctor *dc)
 {
         struct policy_load_options o = { .state_dir = dc->state_dir };
@@ -673,6 +685,7 @@ int verb_doctor(int argc, char **argv)
         check_state(&dc);
         check_socket(&dc);
         check_oom(&dc);
+        check_tls(&dc);
         if (dc.n_fail)
                 printf("\nstepd cannot run here: %u problem(s), %u warning(s)\n", dc.n_fail,
                        dc.n_warn);

@@ -55,9 +55,11 @@ class DoctorTest(unittest.TestCase):
         self.assertIn("stepd can run here", r.stdout)
         got = lines(r.stdout)
         for check in ("kernel", "privileges", "config", "namespaces", "userns", "seccomp",
-                      "cgroups", "state", "socket", "oom"):
+                      "cgroups", "state", "socket", "oom", "tls"):
             self.assertIn(check, got, check)
             self.assertNotIn("FAIL", [lvl for lvl, _ in got[check]], check)
+        # the build's TLS module is found through stepd's RUNPATH
+        self.assertEqual(got["tls"][0][0], "ok", got["tls"])
         layout = expected_layout()
         self.assertTrue(any(t.startswith("layout %s" % layout) for _l, t in got["cgroups"]),
                         got["cgroups"])

@@ -106,6 +106,33 @@ class InstallTest(unittest.TestCase):
                 self.path(self.datadir + "/stepd/examples"), "--state", self.dest + "/st")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+    def test_tls_module(self):
+        # OpenSSL lives in a module of its own, found through the installed
+        # binary's RUNPATH (never the build folder's)
+        moddir = os.path.join(self.prefix, build_options()["libdir"], "stepd")
+        self.assertIn(moddir + "/stepd-tls.so", self.files)
+        stepd = self.path(self.sbindir + "/stepd")
+        dyn = run("readelf", "-d", stepd, check=True).stdout
+        self.assertIn("[%s]" % moddir, dyn)
+        self.assertNotIn(BUILD, dyn)
+        self.assertNotIn("libssl", dyn)
+        self.assertNotIn("libcrypto", dyn)
+        # the installed pair works together
+        tmp = tempfile.mkdtemp(prefix="stepd-install-tls-")
+        try:
+            r = run(stepd, "new-certificate", "--cert", tmp + "/c.pem", "--key", tmp + "/k.pem",
+                    env=dict(os.environ, LD_LIBRARY_PATH=self.path(moddir)))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stdout, r"^sha256:[0-9a-f]{64}$")
+            # without it: a clear error, not a crash
+            if not os.path.exists(moddir + "/stepd-tls.so"):
+                r = run(stepd, "new-certificate", "--cert", tmp + "/d.pem", "--key",
+                        tmp + "/e.pem")
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("cannot load the TLS module", r.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_nothing_in_etc(self):
         # an admin's /etc/stepd is never written by an install
         self.assertEqual([f for f in self.files if "/etc/" in f or f.startswith("/etc")], [])

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ipc/tls_module.h"
 #include "ipc/frame.h"
 #include "ipc/peercred.h"
 #include "ipc/proto.h"
@@ -456,6 +457,29 @@ START_TEST(test_peercred_self)
 }
 END_TEST
 
+/* This binary has no RUNPATH to stepd-tls.so: TLS fails cleanly, and what
+ * is only text still works without OpenSSL. */
+START_TEST(test_tls_without_module)
+{
+        struct tls_context *ctx = NULL;
+        char err[512] = "", pin[TLS_THUMBPRINT_HEX + 1];
+
+        ck_assert_int_eq(tls_context_new(TLS_CLIENT, "/nonexistent/c.pem", "/nonexistent/k.pem",
+                                         NULL, &ctx, err, sizeof(err)),
+                         -ELIBACC);
+        ck_assert_ptr_null(ctx);
+        ck_assert_msg(strstr(err, "cannot load the TLS module") && strstr(err, "stepd-tls.so"),
+                      "%s", err);
+        ck_assert_int_eq(tls_module_load(err, sizeof(err)), -ELIBACC);
+        ck_assert_ptr_null(tls_context_free(NULL));
+        ck_assert_ptr_null(tls_conn_free(NULL));
+        ck_assert_int_eq(tls_pin_parse("SHA256:" "0123456789ABCDEF0123456789abcdef"
+                                       "0123456789abcdef0123456789abcdef", pin), 0);
+        ck_assert_str_eq(pin, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+        ck_assert_int_eq(tls_key_type_from_string("ed25519"), TLS_KEY_ED25519);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("ipc");
@@ -482,6 +506,7 @@ int main(void)
         tcase_add_test(tc, test_error_codes);
         tcase_add_test(tc, test_groups);
         tcase_add_test(tc, test_peercred_self);
+        tcase_add_test(tc, test_tls_without_module);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
