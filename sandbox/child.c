@@ -7,16 +7,18 @@
  *            the init, the read ends of stdout/stderr, its end of the sync
  *            socket.
  *   init     born by clone3() into new pid, mount, network, ipc, uts (and
- *            optionally user) namespaces: pid 1 of the step. Waits for the
- *            parent's "go" byte (cgroup attached, id maps and veth done),
- *            builds the filesystem, brings up the network, forks the payload,
- *            then drops to the step's uid and reaps everything.
+ *            optionally user) namespaces: pid 1 of the step. Builds its file
+ *            system while the parent makes the cgroup (in a user namespace it
+ *            first waits for "go": its id maps), waits for the parent's "go"
+ *            (cgroup made, id maps and veth done), moves itself into the
+ *            cgroup, brings up the network, forks the payload, then drops to
+ *            the step's uid and reaps everything.
  *   payload  the step's own process: stdio, session, limits, capabilities,
  *            identity, no_new_privs, seccomp (last), execve().
  *
  * Pipes and sockets:
  *   sync     SOCK_SEQPACKET socketpair parent <-> init. Parent → init: one
- *            "go" byte. Init → parent: STARTED, SETUP_FAILED (report), ENDED
+ *            "go" byte, with (v1) the cgroup's `tasks` fds. Init → parent: STARTED, SETUP_FAILED (report), ENDED
  *            (the payload's wait status and how many processes were left).
  *            EOF: the init is gone.
  *   execpipe O_CLOEXEC pipe payload → init. EOF without data: execve()
@@ -134,37 +136,59 @@ static int run_step(const struct sandbox_plan *p, enum setup_step id, setup_fn f
 
 /* ---- init-side setup steps ---- */
 
+/* The fds that came with "go"; the init's own copy of memory. */
+static int go_fds[GO_FDS_MAX];
+static size_t n_go_fds;
+
 static int go_wait(const struct sandbox_plan *p, char *what, size_t what_len)
 {
-        char go;
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * GO_FDS_MAX)];
+        } u;
+        char go = 0;
+        struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                             .msg_controllen = sizeof(u.buf) };
         ssize_t n;
 
         do
-                n = recv(p->sync_fd, &go, 1, 0);
+                n = recvmsg(p->sync_fd, &mh, MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                        n_go_fds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        memcpy(go_fds, CMSG_DATA(cm), n_go_fds * sizeof(int));
+                }
         if (n == 0 || go != 'G') {
                 snprintf(what, what_len, "parent went away");
                 return -ECONNABORTED;
+        }
+        if (mh.msg_flags & MSG_CTRUNC) {
+                snprintf(what, what_len, "too many fds with \"go\"");
+                return -EPROTO;
         }
         return 0;
 }
 
 /* v1: move ourselves into the step's cgroup in every hierarchy. A thread
  * moving itself skips the kernel's global threadgroup lock; the parent
- * moving our pid would wait for an RCU grace period (~10 ms). */
+ * moving our pid would wait for an RCU grace period (~10 ms). (v2: we were
+ * cloned into it.) */
 static int cgroup_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
         int r = 0;
 
-        for (size_t i = 0; i < p->n_cgroup_fds; i++) {
-                if (r == 0 && write(p->cgroup_fds[i], "0", 1) != 1) {
+        for (size_t i = 0; i < n_go_fds; i++) {
+                if (r == 0 && write(go_fds[i], "0", 1) != 1) {
                         snprintf(what, what_len, "hierarchy %zu", i);
                         r = -errno;
                 }
-                close(p->cgroup_fds[i]);
+                close(go_fds[i]);
         }
+        n_go_fds = 0;
         return r;
 }
 
@@ -492,8 +516,18 @@ static _noreturn_ void init_loop(const struct sandbox_plan *p, const sigset_t *s
         _exit(0);
 }
 
+/* Without a user namespace the init builds its file system while the
+ * parent makes the cgroup (about as long), then waits for "go". In one, it
+ * waits for "go" first: nothing works before its id maps are written. */
 static const struct setup_entry init_steps[] = {
-        { STEP_CGROUP, cgroup_apply },     { STEP_WAIT_GO, go_wait },
+        { STEP_SOURCES, sources_open },    { STEP_HOSTNAME, hostname_apply },
+        { STEP_MOUNTS, mount_apply },      { STEP_WAIT_GO, go_wait },
+        { STEP_CGROUP, cgroup_apply },     { STEP_USERNS, userns_apply }, /* no-op here */
+        { STEP_CGROUP_NS, cgroupns_apply }, { STEP_NET, net_step },
+};
+
+static const struct setup_entry init_steps_userns[] = {
+        { STEP_WAIT_GO, go_wait },         { STEP_CGROUP, cgroup_apply },
         { STEP_SOURCES, sources_open },    { STEP_USERNS, userns_apply },
         { STEP_CGROUP_NS, cgroupns_apply },
         { STEP_HOSTNAME, hostname_apply }, { STEP_MOUNTS, mount_apply },
@@ -524,13 +558,10 @@ static int cmp_int(const void *a, const void *b)
  * fd of the launcher (client sockets, other steps' pipes) but the plan's. */
 static void close_inherited_fds(const struct sandbox_plan *p)
 {
-        int keep[4 + ARRAY_SIZE(p->cgroup_fds)] = { p->sync_fd, p->stdin_fd, p->stdout_fd,
-                                                    p->stderr_fd };
-        size_t n = 4;
+        int keep[4] = { p->sync_fd, p->stdin_fd, p->stdout_fd, p->stderr_fd };
+        size_t n = ARRAY_SIZE(keep);
         unsigned from = 3; /* 0-2 stay: new fds must not land there before stdio is set */
 
-        for (size_t i = 0; i < p->n_cgroup_fds; i++)
-                keep[n++] = p->cgroup_fds[i];
         qsort(keep, n, sizeof(int), cmp_int);
         for (size_t i = 0; i < n; i++) {
                 if (keep[i] < 0 || (unsigned)keep[i] < from)
@@ -552,8 +583,12 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
         close_inherited_fds(p);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         init_signals(&set);
-        for (size_t i = 0; i < ARRAY_SIZE(init_steps); i++)
-                if (run_step(p, init_steps[i].id, init_steps[i].apply, &rep) < 0)
+        const struct setup_entry *steps = p->spec->user_namespace ? init_steps_userns : init_steps;
+        size_t n_steps = p->spec->user_namespace ? ARRAY_SIZE(init_steps_userns)
+                                                 : ARRAY_SIZE(init_steps);
+
+        for (size_t i = 0; i < n_steps; i++)
+                if (run_step(p, steps[i].id, steps[i].apply, &rep) < 0)
                         init_fail(p, &rep);
 
         if (pipe2(execpipe, O_CLOEXEC) < 0 || pipe2(dropped, O_CLOEXEC) < 0 ||

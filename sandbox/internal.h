@@ -12,8 +12,9 @@
 #include "sandbox/net.h"
 #include "sandbox/sandbox.h"
 
-/* Setup steps, in the order they run. The names appear in setup-failed
- * results and are what STEPD_TEST_FAIL_STEP takes. */
+/* Setup steps. The names appear in setup-failed results and are what
+ * STEPD_TEST_FAIL_STEP takes. The init's order depends on the user
+ * namespace (see child.c: init_steps_*); the payload's is this one. */
 enum setup_step {
         /* in the step's init (pid 1 of the new pid namespace), as root */
         STEP_CGROUP,
@@ -65,14 +66,16 @@ struct sync_msg {
 
 #define EXIT_SETUP 126
 
+/* The "go" message (parent → init) carries up to this many fds: v1, the
+ * step's `tasks` file in each hierarchy, for the init to move itself. */
+#define GO_FDS_MAX 8
+
 /* Everything the child needs, resolved in the parent: the child only makes
  * system calls (no allocation, no stdio, no libraries that allocate). */
 struct sandbox_plan {
         const struct launch_spec *spec;
         int sync_fd;                 /* child's end of the sync socketpair */
         int stdin_fd, stdout_fd, stderr_fd;
-        int cgroup_fds[8];           /* v1: the step's `tasks` files, to move ourselves */
-        size_t n_cgroup_fds;
         int *source_fds;             /* filled by the child: [0] the working folder,
                                       * [1 + i] spec->binds[i]; -1 until opened */
         struct net_child_config net;

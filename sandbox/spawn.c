@@ -51,7 +51,6 @@ struct sandbox_step {
         bool have_failure;
         bool have_end;
         bool reaped;
-        bool self_attach;  /* v1: the child moves itself into the cgroup */
         struct setup_report failure;
         struct sync_msg end;
 };
@@ -62,9 +61,6 @@ static void plan_close_child_fds(struct sandbox_plan *p)
         p->stdout_fd = safe_close(p->stdout_fd);
         p->stderr_fd = safe_close(p->stderr_fd);
         p->stdin_fd = safe_close(p->stdin_fd);
-        for (size_t i = 0; i < p->n_cgroup_fds; i++)
-                safe_close(p->cgroup_fds[i]);
-        p->n_cgroup_fds = 0;
 }
 
 struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
@@ -182,22 +178,16 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
                 s->plan.bpf = spec->seccomp->bpf;
                 s->plan.bpf_len = spec->seccomp->bpf_len;
         }
-        r = net_prepare(spec, &s->plan.net, err, err_len);
-        if (r < 0)
-                return r;
-        r = cgroup_step_create(sandbox_context_cgroups(c), spec->step_id, &spec->limits,
-                               &s->cgroup, err, err_len);
-        if (r < 0)
-                return r;
-        r = cgroup_step_self_attach_fds(s->cgroup, s->plan.cgroup_fds,
-                                        ARRAY_SIZE(s->plan.cgroup_fds));
-        if (r < 0) {
-                snprintf(err, err_len, "cannot open the step's cgroup: %s", strerror(-r));
-                return r;
-        }
-        s->plan.n_cgroup_fds = (size_t)r;
-        s->self_attach = r > 0;
-        return 0;
+        return net_prepare(spec, &s->plan.net, err, err_len);
+}
+
+static int make_cgroup(struct sandbox_context *c, struct sandbox_step *s, char *err,
+                       size_t err_len)
+{
+        const struct launch_spec *spec = s->plan.spec;
+
+        return cgroup_step_create(sandbox_context_cgroups(c), spec->step_id, &spec->limits,
+                                  &s->cgroup, err, err_len);
 }
 
 static int do_clone(struct sandbox_step *s)
@@ -250,21 +240,41 @@ static int write_id_maps(struct sandbox_step *s, char *err, size_t err_len)
         return r;
 }
 
+/* "go", with fds for the init to take (v1: the cgroup's tasks files). */
+static int send_go(int fd, const int *fds, size_t n)
+{
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * GO_FDS_MAX)];
+        } u;
+        struct iovec iov = { .iov_base = (char *)"G", .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (n > GO_FDS_MAX)
+                return -E2BIG;
+        if (n > 0) {
+                struct cmsghdr *cm;
+
+                memset(&u, 0, sizeof(u));
+                mh.msg_control = u.buf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+        }
+        return sendmsg(fd, &mh, MSG_NOSIGNAL) == 1 ? 0 : negative_errno();
+}
+
 /* Between clone and "go": what only the parent can do to the child. */
 static int attach(struct sandbox_step *s, char *err, size_t err_len)
 {
         const struct launch_spec *spec = s->plan.spec;
+        int fds[GO_FDS_MAX];
+        size_t n_fds = 0;
         int r;
 
-        /* v2: cloned into it; v1: the child moves itself (cgroup_apply) */
-        if (cgroup_step_clone_fd(s->cgroup) < 0 && !s->self_attach) {
-                r = cgroup_step_attach(s->cgroup, s->pid);
-                if (r < 0) {
-                        snprintf(err, err_len, "cannot move the step into its cgroup: %s",
-                                 strerror(-r));
-                        return r;
-                }
-        }
         if (spec->user_namespace) {
                 r = write_id_maps(s, err, err_len);
                 if (r < 0)
@@ -275,12 +285,21 @@ static int attach(struct sandbox_step *s, char *err, size_t err_len)
                 if (r < 0)
                         return r;
         }
-        if (send(s->sync_fd, "G", 1, MSG_NOSIGNAL) != 1) {
-                r = negative_errno();
-                /* The child already failed (its report waits on the socket)
-                 * or died: the sync fd and the pidfd tell which, precisely. */
-                if (r == -EPIPE || r == -ECONNRESET)
-                        return 0;
+        /* v2: cloned into it; v1: the init moves itself (cgroup_apply) */
+        if (cgroup_step_clone_fd(s->cgroup) < 0) {
+                r = cgroup_step_self_attach_fds(s->cgroup, fds, ARRAY_SIZE(fds));
+                if (r < 0) {
+                        snprintf(err, err_len, "cannot open the step's cgroup: %s", strerror(-r));
+                        return r;
+                }
+                n_fds = (size_t)r;
+        }
+        r = send_go(s->sync_fd, fds, n_fds);
+        for (size_t i = 0; i < n_fds; i++)
+                safe_close(fds[i]);
+        /* EPIPE, ECONNRESET: the child already failed (its report waits on
+         * the socket) or died: the sync fd and the pidfd tell which. */
+        if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
                 snprintf(err, err_len, "cannot start the step: %s", strerror(-r));
                 return r;
         }
@@ -292,6 +311,7 @@ int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
                   size_t err_len)
 {
         _cleanup_(sandbox_step_freep) struct sandbox_step *s = step_alloc();
+        bool early_cgroup;
         int r;
 
         if (!s)
@@ -300,6 +320,15 @@ int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
         r = prepare(c, s, spec, err, err_len);
         if (r < 0)
                 return r;
+        /* v2: the cgroup first, to clone straight into it. v1: after the
+         * clone, made while the init builds its file system; the init moves
+         * itself in on "go". */
+        early_cgroup = cgroup_manager_layout(sandbox_context_cgroups(c)) == CGROUP_LAYOUT_V2;
+        if (early_cgroup) {
+                r = make_cgroup(c, s, err, err_len);
+                if (r < 0)
+                        return r;
+        }
         r = make_channels(s, io);
         if (r < 0) {
                 snprintf(err, err_len, "cannot create the step's pipes: %s", strerror(-r));
@@ -312,6 +341,11 @@ int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
                 return r;
         }
         plan_close_child_fds(&s->plan);
+        if (!early_cgroup) {
+                r = make_cgroup(c, s, err, err_len);
+                if (r < 0)
+                        return r; /* the guard kills the waiting init */
+        }
         r = attach(s, err, err_len);
         if (r < 0)
                 return r;

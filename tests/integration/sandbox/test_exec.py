@@ -589,6 +589,18 @@ class TestSetupFailures(ExecTestCase):
                 self.assertEqual(r.result["setup_step"], name, r)
                 self.assertEqual(r.result["setup_errno"], 125)  # ECANCELED
 
+    def test_every_init_step_reports_precisely_in_a_user_namespace(self):
+        # the init runs its steps in another order there (go first)
+        for name in self.STEPS[:self.STEPS.index("network") + 1]:
+            with self.subTest(step=name):
+                env = dict(os.environ, STEPD_TEST_FAIL_STEP=name)
+                r = self.stepd_exec(["/bin/true"], "--userns", env=env)
+                self.assertEqual(r.rc, 125, r)
+                self.assertEqual(r.result["reason"], "setup-failed", r)
+                self.assertEqual(r.result["setup_step"], name, r)
+                self.assertEqual(r.result["setup_errno"], 125)  # ECANCELED
+        self.assertEqual(os.listdir(os.path.join(self.state, "exec")), [])
+
     def test_missing_command_reports_exec_enoent(self):
         r = self.stepd_exec(["/no/such/program"])
         self.assertEqual(r.result["reason"], "setup-failed", r)
