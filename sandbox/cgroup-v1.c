@@ -78,6 +78,13 @@ static int v1_add_hierarchy(struct cgroup_manager *m, enum ctrl c, char *err, si
         h->mount = TAKE_PTR(mount);
         h->ctrls[h->n_ctrls++] = cg_ctrl_names[c];
         m->of[c] = m->n_h++;
+        /* An earlier run usually made it: then only the check. libcgroup's
+         * create rereads /proc/mounts, which waits for every mount being
+         * made on the host, a starting step's included. */
+        char full[PATH_MAX];
+        snprintf(full, sizeof(full), "%s%s", h->mount, h->base);
+        if (access(full, W_OK) == 0)
+                return 0;
         return cg_make_base(h, err, err_len);
 }
 

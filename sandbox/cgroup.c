@@ -254,7 +254,7 @@ static int step_pids(const struct step_cgroup *s, struct pid_set *set)
 
 /* ---- manager ------------------------------------------------------------ */
 
-static int detect_layout(enum cgroup_layout *ret, char *err, size_t err_len)
+int cgroup_detect_layout(enum cgroup_layout *ret, char *err, size_t err_len)
 {
         struct statfs fs;
 
@@ -486,7 +486,7 @@ int cgroup_manager_new(struct cgroup_manager **ret, char *err, size_t err_len)
         m = calloc(1, sizeof(*m));
         if (!m)
                 return cg_fail(-ENOMEM, err, err_len, "out of memory");
-        r = detect_layout(&m->layout, err, err_len);
+        r = cgroup_detect_layout(&m->layout, err, err_len);
         if (r < 0)
                 return r;
         m->be = m->layout == CGROUP_LAYOUT_V2 ? &cg_backend_v2 : &cg_backend_v1;

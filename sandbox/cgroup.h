@@ -41,6 +41,8 @@ int cgroup_manager_new(struct cgroup_manager **ret, char *err, size_t err_len);
 struct cgroup_manager *cgroup_manager_free(struct cgroup_manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct cgroup_manager *, cgroup_manager_free);
 enum cgroup_layout cgroup_manager_layout(const struct cgroup_manager *m);
+/* The layout alone (statfs; no libcgroup): what cgroup_manager_new() will find. */
+int cgroup_detect_layout(enum cgroup_layout *ret, char *err, size_t err_len);
 
 /* Create <base>/stepd/<name> with the limits set. name: a step id. */
 int cgroup_step_create(struct cgroup_manager *m, const char *name, const struct step_limits *l,

@@ -10,7 +10,8 @@
 #include "sandbox/internal.h"
 
 struct sandbox_context {
-        struct cgroup_manager *cgroups;
+        enum cgroup_layout layout;
+        struct cgroup_manager *cgroups; /* made on first use, or by prepare_cgroups */
         int cap_last;
         char warning[256];
 };
@@ -50,13 +51,23 @@ int sandbox_context_new(struct sandbox_context **ret, char *err, size_t err_len)
                          "cannot protect stepd from the OOM killer (oom_score_adj -1000): %s",
                          strerror(-r));
         c->cap_last = read_cap_last();
-        r = cgroup_manager_new(&c->cgroups, err, err_len);
+        r = cgroup_detect_layout(&c->layout, err, err_len);
         if (r < 0) {
                 free(c);
                 return r;
         }
         *ret = c;
         return 0;
+}
+
+/* libcgroup's start alone (cgroup_init) takes ~0.8 ms, most of it faulting
+ * in its static tables: made when first needed, which for `stepd exec` is
+ * while the step's init builds its root (see sandbox_spawn). */
+int sandbox_context_prepare_cgroups(struct sandbox_context *c, char *err, size_t err_len)
+{
+        if (c->cgroups)
+                return 0;
+        return cgroup_manager_new(&c->cgroups, err, err_len);
 }
 
 struct sandbox_context *sandbox_context_free(struct sandbox_context *c)
@@ -75,7 +86,12 @@ const char *sandbox_context_warning(const struct sandbox_context *c)
 
 const char *sandbox_context_cgroup_layout(const struct sandbox_context *c)
 {
-        return cgroup_layout_to_string(cgroup_manager_layout(c->cgroups));
+        return cgroup_layout_to_string(c->layout);
+}
+
+enum cgroup_layout sandbox_context_layout(const struct sandbox_context *c)
+{
+        return c->layout;
 }
 
 struct cgroup_manager *sandbox_context_cgroups(struct sandbox_context *c)

@@ -29,13 +29,18 @@
 #include "common/result.h"
 #include "sandbox/spec.h"
 
-/* Process-wide preparation, once at start: detect the cgroup layout, find
- * where this process may create cgroups, protect the launcher from the OOM
- * killer. Returns -errno with a human detail in err. */
+/* Process-wide preparation, once at start: detect the cgroup layout,
+ * protect the launcher from the OOM killer. Returns -errno with a human
+ * detail in err. */
 struct sandbox_context;
 int sandbox_context_new(struct sandbox_context **ret, char *err, size_t err_len);
 struct sandbox_context *sandbox_context_free(struct sandbox_context *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct sandbox_context *, sandbox_context_free);
+/* Make the cgroup manager now: find where this process may create cgroups,
+ * check it can, and remove what a crashed launcher left there. Otherwise it
+ * happens at the first sandbox_spawn(); a daemon calls this at start, to
+ * fail early and to clean up before it serves. Returns -errno, err. */
+int sandbox_context_prepare_cgroups(struct sandbox_context *c, char *err, size_t err_len);
 /* A condition the caller should log (e.g. the launcher could not be
  * protected from the OOM killer), or NULL. */
 const char *sandbox_context_warning(const struct sandbox_context *c);

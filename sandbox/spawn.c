@@ -185,7 +185,10 @@ static int make_cgroup(struct sandbox_context *c, struct sandbox_step *s, char *
                        size_t err_len)
 {
         const struct launch_spec *spec = s->plan.spec;
+        int r = sandbox_context_prepare_cgroups(c, err, err_len);
 
+        if (r < 0)
+                return r;
         return cgroup_step_create(sandbox_context_cgroups(c), spec->step_id, &spec->limits,
                                   &s->cgroup, err, err_len);
 }
@@ -323,7 +326,7 @@ int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
         /* v2: the cgroup first, to clone straight into it. v1: after the
          * clone, made while the init builds its file system; the init moves
          * itself in on "go". */
-        early_cgroup = cgroup_manager_layout(sandbox_context_cgroups(c)) == CGROUP_LAYOUT_V2;
+        early_cgroup = sandbox_context_layout(c) == CGROUP_LAYOUT_V2;
         if (early_cgroup) {
                 r = make_cgroup(c, s, err, err_len);
                 if (r < 0)

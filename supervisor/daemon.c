@@ -400,6 +400,8 @@ static int daemon_setup(struct daemon *d)
         if (r < 0)
                 return r;
         r = sandbox_context_new(&d->sandbox, err, sizeof(err));
+        if (r >= 0)
+                r = sandbox_context_prepare_cgroups(d->sandbox, err, sizeof(err));
         if (r < 0)
                 return log_errno(r, "event=fatal sandbox: %s", err);
         const char *warn = sandbox_context_warning(d->sandbox);
