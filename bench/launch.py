@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,15 +27,26 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def hyperfine(cmds, runs):
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        args = ["hyperfine", "-N", "--warmup", "20", "--runs", str(runs), "--style", "none",
-                "--export-json", out.name]
-        for name, cmd in cmds:
-            args += ["-n", name, cmd]
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
-        data = json.load(open(out.name))
-    return {r["command"]: r["median"] * 1000 for r in data["results"]}
+def hyperfine(cmds, runs, rounds=3):
+    """Median ms per command over all runs, measured in `rounds` alternating
+    rounds (plain, stepd, bwrap, plain, ...): this VM's speed drifts by tens
+    of percent over minutes, and one long series per command would turn the
+    drift into a difference between commands. Also returns each command's
+    round medians, to show the spread."""
+    times = {name: [] for name, _ in cmds}
+    rounds_ms = {name: [] for name, _ in cmds}
+    for _ in range(rounds):
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            args = ["hyperfine", "-N", "--warmup", "20", "--runs", str(max(runs // rounds, 10)),
+                    "--style", "none", "--export-json", out.name]
+            for name, cmd in cmds:
+                args += ["-n", name, cmd]
+            subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+            data = json.load(open(out.name))
+        for r in data["results"]:
+            times[r["command"]] += r["times"]
+            rounds_ms[r["command"]].append(r["median"] * 1000)
+    return ({name: statistics.median(t) * 1000 for name, t in times.items()}, rounds_ms)
 
 
 def bwrap_cmd():
@@ -94,7 +106,7 @@ def main():
         sys.exit("bench: needs hyperfine and bwrap (scripts/install-deps installs them)")
     state = tempfile.mkdtemp(prefix="stepd-bench-")
     try:
-        res = hyperfine([
+        res, spread = hyperfine([
             ("plain", "/bin/true"),
             ("stepd-exec", f"{os.path.abspath(a.stepd)} exec -q --state {state} -- /bin/true"),
             ("bwrap", bwrap_cmd()),
@@ -104,7 +116,9 @@ def main():
     print(f"{'launch of /bin/true':<24}{'median ms':>10}{'vs plain':>10}{'vs bwrap':>10}")
     for name in ("plain", "stepd-exec", "bwrap"):
         ms = res[name]
-        print(f"{name:<24}{ms:>10.2f}{ms / res['plain']:>10.2f}{ms / res['bwrap']:>10.2f}")
+        rounds = ", ".join(f"{v:.2f}" for v in spread[name])
+        print(f"{name:<24}{ms:>10.2f}{ms / res['plain']:>10.2f}{ms / res['bwrap']:>10.2f}"
+              f"   (rounds: {rounds})")
     # The daemon writes each step's records (request, log, result) and makes
     # its working folder: on a slow disk that is a cost of its own, so the
     # same daemon is measured with its state folder on disk and on tmpfs.
