@@ -55,7 +55,7 @@ int sd_listen_fds_take(void)
                 goto out;
         }
         if (pid != (uint64_t)getpid())
-                return 0; /* meant for someone else: leave it alone */
+                goto out; /* meant for someone else: 0, and not for our children either */
         if (!fds_s || parse_uint64(fds_s, &n) < 0 || n > 4096) {
                 r = -EINVAL;
                 goto out;

@@ -18,9 +18,11 @@
 int sd_notify_state(const char *state);
 
 /* How many fds systemd passed, starting at SD_LISTEN_FDS_FIRST: 0 when
- * $LISTEN_PID is not us (or unset), -EINVAL for malformed variables. The fds
- * are made close-on-exec and $LISTEN_PID, $LISTEN_FDS and $LISTEN_FDNAMES
- * are removed, so that nothing started later takes them for its own. */
+ * $LISTEN_PID is unset or not us, -EINVAL for malformed variables, -EBADF
+ * for an fd that is not open. The fds are made close-on-exec and, whenever
+ * $LISTEN_PID is set, $LISTEN_PID, $LISTEN_FDS and $LISTEN_FDNAMES are
+ * removed (as sd_listen_fds(1) does), so that nothing started later takes
+ * them for its own. */
 int sd_listen_fds_take(void);
 
 /* Whether fd is a listening Unix stream socket: 1 yes, 0 no, -errno. */

@@ -104,9 +104,9 @@ static int listen_child(void)
         unsetenv("LISTEN_PID");
         if (sd_listen_fds_take() != 0)
                 return 1;
-        /* For another process: not ours, left alone. */
+        /* For another process: not ours, and not for our children either. */
         set_listen("1", "1");
-        if (sd_listen_fds_take() != 0 || !getenv("LISTEN_PID"))
+        if (sd_listen_fds_take() != 0 || !env_gone())
                 return 2;
         /* Two fds at 3 and 4, not close-on-exec yet: taken and marked. */
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || dup2(sv[0], 3) != 3 ||
