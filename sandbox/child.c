@@ -18,8 +18,9 @@
  *
  * Pipes and sockets:
  *   sync     SOCK_SEQPACKET socketpair parent <-> init. Parent → init: one
- *            "go" byte, with (v1) the cgroup's `tasks` fds. Init → parent: STARTED, SETUP_FAILED (report), ENDED
- *            (the payload's wait status and how many processes were left).
+ *            "go" byte, with (v1) the cgroup's `tasks` fds. Init → parent:
+ *            STARTED, SETUP_FAILED (report), ENDED (the payload's wait
+ *            status and how many processes were left).
  *            EOF: the init is gone.
  *   execpipe O_CLOEXEC pipe payload → init. EOF without data: execve()
  *            succeeded (close-on-exec shut it). A setup_report: the payload
@@ -136,10 +137,6 @@ static int run_step(const struct sandbox_plan *p, enum setup_step id, setup_fn f
 
 /* ---- init-side setup steps ---- */
 
-/* The fds that came with "go"; the init's own copy of memory. */
-static int go_fds[GO_FDS_MAX];
-static size_t n_go_fds;
-
 static int go_wait(const struct sandbox_plan *p, char *what, size_t what_len)
 {
         union {
@@ -157,17 +154,33 @@ static int go_wait(const struct sandbox_plan *p, char *what, size_t what_len)
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-                        n_go_fds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                        memcpy(go_fds, CMSG_DATA(cm), n_go_fds * sizeof(int));
+        /* The kernel closed what did not fit (MSG_CTRUNC): so do we, below. */
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                for (size_t i = 0; i < k; i++) {
+                        int fd;
+
+                        memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                        if (p->go->n < GO_FDS_MAX)
+                                p->go->fd[p->go->n++] = fd;
+                        else
+                                close(fd);
                 }
+        }
         if (n == 0 || go != 'G') {
                 snprintf(what, what_len, "parent went away");
                 return -ECONNABORTED;
         }
         if (mh.msg_flags & MSG_CTRUNC) {
                 snprintf(what, what_len, "too many fds with \"go\"");
+                return -EPROTO;
+        }
+        /* v1: never run outside the step's cgroup, whatever the parent sent */
+        if (p->go->want_cgroup_fds && p->go->n == 0) {
+                snprintf(what, what_len, "no cgroup with \"go\"");
                 return -EPROTO;
         }
         return 0;
@@ -181,14 +194,14 @@ static int cgroup_apply(const struct sandbox_plan *p, char *what, size_t what_le
 {
         int r = 0;
 
-        for (size_t i = 0; i < n_go_fds; i++) {
-                if (r == 0 && write(go_fds[i], "0", 1) != 1) {
+        for (size_t i = 0; i < p->go->n; i++) {
+                if (r == 0 && write(p->go->fd[i], "0", 1) != 1) {
                         snprintf(what, what_len, "hierarchy %zu", i);
                         r = -errno;
                 }
-                close(go_fds[i]);
+                close(p->go->fd[i]);
         }
-        n_go_fds = 0;
+        p->go->n = 0;
         return r;
 }
 
@@ -225,7 +238,8 @@ static int userns_apply(const struct sandbox_plan *p, char *what, size_t what_le
 
 static int cgroupns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
-        /* After the parent attached us, so the namespace's root is our own cgroup. */
+        /* After we moved into our cgroup (or were cloned into it), so the
+         * namespace's root is our own cgroup. */
         return unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0;
 }
 

@@ -70,12 +70,20 @@ struct sync_msg {
  * step's `tasks` file in each hierarchy, for the init to move itself. */
 #define GO_FDS_MAX 8
 
+/* What came with "go", filled in by the init (in its own copy of memory). */
+struct go_fds {
+        bool want_cgroup_fds;        /* v1: "go" without them is refused */
+        size_t n;
+        int fd[GO_FDS_MAX];
+};
+
 /* Everything the child needs, resolved in the parent: the child only makes
  * system calls (no allocation, no stdio, no libraries that allocate). */
 struct sandbox_plan {
         const struct launch_spec *spec;
         int sync_fd;                 /* child's end of the sync socketpair */
         int stdin_fd, stdout_fd, stderr_fd;
+        struct go_fds *go;           /* filled by the child */
         int *source_fds;             /* filled by the child: [0] the working folder,
                                       * [1 + i] spec->binds[i]; -1 until opened */
         struct net_child_config net;

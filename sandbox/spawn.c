@@ -2,13 +2,14 @@
 /*
  * The parent side of a launch (see child.c for the whole picture).
  *
- * sandbox_spawn():  validate the spec; prepare the cgroup (with limits), the
- *                   seccomp BPF (compiled once per profile), the network
- *                   config; make the sync socketpair and the output pipes;
- *                   clone3() the init into its namespaces (and, on v2,
- *                   straight into its cgroup); attach it to the v1 cgroups,
- *                   write the user namespace's id maps, create the veth;
- *                   send "go".
+ * sandbox_spawn():  validate the spec; prepare the seccomp BPF (compiled once
+ *                   per profile) and the network config; on v2 make the
+ *                   cgroup (with limits); make the sync socketpair and the
+ *                   output pipes; clone3() the init into its namespaces (on
+ *                   v2 straight into its cgroup); on v1 make the cgroup now,
+ *                   while the init builds its root; write the user
+ *                   namespace's id maps, create the veth; send "go", with
+ *                   (v1) the cgroup's tasks fds for the init to move itself.
  * sandbox_step_on_sync(): STARTED / SETUP_FAILED / ENDED messages.
  * sandbox_step_reap(): the init's wait status, its final message, the
  *                   cgroup's accounting, then the cgroup is removed.
@@ -78,6 +79,7 @@ struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
         if (s->plan.no_caps)
                 cap_free(s->plan.no_caps);
         free(s->plan.source_fds);
+        free(s->plan.go);
         safe_close(s->pidfd);
         safe_close(s->sync_fd);
         safe_close(s->stdout_fd);
@@ -170,6 +172,10 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
                 return -ENOMEM;
         for (size_t i = 0; i <= spec->n_binds; i++)
                 s->plan.source_fds[i] = -1;
+        s->plan.go = calloc(1, sizeof(*s->plan.go));
+        if (!s->plan.go)
+                return -ENOMEM;
+        s->plan.go->want_cgroup_fds = sandbox_context_layout(c) != CGROUP_LAYOUT_V2;
         test_hook(&s->plan);
         if (spec->seccomp) {
                 r = seccomp_prepare(spec->seccomp, err, err_len);
@@ -270,6 +276,8 @@ static int send_go(int fd, const int *fds, size_t n)
         return sendmsg(fd, &mh, MSG_NOSIGNAL) == 1 ? 0 : negative_errno();
 }
 
+static int sync_read_one(struct sandbox_step *s);
+
 /* Between clone and "go": what only the parent can do to the child. */
 static int attach(struct sandbox_step *s, char *err, size_t err_len)
 {
@@ -350,6 +358,13 @@ int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
                         return r; /* the guard kills the waiting init */
         }
         r = attach(s, err, err_len);
+        /* An init that failed before "go" (its sources, its mounts) took its
+         * network namespace with it, so a bridge's veth fails too: its own
+         * report is the precise one, and the pidfd and sync fd deliver it. */
+        if (r < 0 && sync_read_one(s) == SANDBOX_SYNC_FAILED) {
+                err[0] = 0;
+                r = 0;
+        }
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(s);

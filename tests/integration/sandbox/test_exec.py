@@ -193,6 +193,11 @@ class TestLimits(ExecTestCase):
         r = self.probe("fork_many=8", opts=("--pids", "16"))
         self.assertEqual(r["fork_many=8"], "ok")
 
+    def test_pids_limit_in_a_user_namespace(self):
+        # there the init joins its cgroup right after "go", before anything else
+        r = self.probe("fork_many=64", opts=("--pids", "16", "--userns"))
+        self.assertEqual(r["fork_many=64"], "EAGAIN")
+
     def test_timeout(self):
         t0 = time.monotonic()
         r = self.stepd_exec(["/bin/sleep", "30"], "--timeout", "1s", "--kill-grace", "1s")
@@ -443,6 +448,23 @@ class TestBridge(ExecTestCase):
         self.assertIn(b"['eth0', 'lo']", r.stdout)
         links = ip("-n", self.NS, "-o", "link").stdout.decode()
         self.assertNotIn("sd", "".join(l.split(":")[1] for l in links.splitlines()))
+
+    def test_early_setup_failure_is_reported_precisely(self):
+        # the init fails before "go" and takes its network namespace with
+        # it: its own report wins over the veth's failure
+        for name in ("sources", "mounts"):
+            with self.subTest(step=name):
+                r = subprocess.run(
+                    [*self.nsenter(), STEPD, "exec", "--json", "--state", self.state,
+                     "--uid", str(UID), "--gid", str(GID), "--net", "bridge", "--bridge", "br0",
+                     "--address", "10.77.0.5/24", "--", "/bin/true"],
+                    capture_output=True, timeout=60,
+                    env=dict(os.environ, STEPD_TEST_FAIL_STEP=name))
+                self.assertEqual(r.returncode, 125, r)
+                res = json.loads(r.stderr.decode().strip().splitlines()[-1])
+                self.assertEqual((res["reason"], res["setup_step"]), ("setup-failed", name), r)
+                links = ip("-n", self.NS, "-o", "link").stdout.decode()
+                self.assertNotIn("sd", "".join(l.split(":")[1] for l in links.splitlines()))
 
     def test_missing_bridge_is_a_clear_error(self):
         r = subprocess.run(
