@@ -12,7 +12,10 @@
  *            first waits for "go": its id maps), waits for the parent's "go"
  *            (cgroup made, id maps and veth done), moves itself into the
  *            cgroup, brings up the network, forks the payload, then drops to
- *            the step's uid and reaps everything.
+ *            the step's uid and reaps everything. (The kernel memory of the
+ *            root it built before the move, a few KiB of mounts, stays
+ *            charged to the launcher's cgroup; nothing of the step runs
+ *            before the move.)
  *   payload  the step's own process: stdio, session, limits, capabilities,
  *            identity, no_new_privs, seccomp (last), execve().
  *
