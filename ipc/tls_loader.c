@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* tls.h for stepd's binaries: each call goes to stepd-tls.so, loaded on
- * first use (see tls_module.h). The module is found through the binary's
- * RUNPATH: the build folder for a binary in the build tree, the installed
- * module folder once installed, so the two never mix. */
+ * first use (see tls_module.h), by absolute path: the build folder's for a
+ * binary of this build tree, the installed one otherwise, so the two never
+ * mix (and a sanitizer's dlopen interceptor, which hides the caller's
+ * RUNPATH, changes nothing). Only if that fails is the plain name tried,
+ * which the dynamic linker looks up in LD_LIBRARY_PATH and the binary's
+ * RUNPATH: root's environment decides, as for any library. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,13 +17,44 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const struct tls_module *mod;
-static char load_error[512];
+static const char *module_path; /* NULL: by where this binary is */
+static char load_error[768];
+
+void tls_module_set_path(const char *path)
+{
+        module_path = path;
+}
+
+static const char *default_path(void)
+{
+        static char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+        if (n > 0) {
+                exe[n] = 0;
+                if (strncmp(exe, STEPD_BUILD_ROOT "/", strlen(STEPD_BUILD_ROOT "/")) == 0)
+                        return STEPD_BUILD_ROOT "/ipc/" TLS_MODULE_FILE;
+        }
+        return STEPD_TLS_MODULE_PATH;
+}
 
 static void load(void)
 {
+        const char *path = module_path ? module_path : default_path();
         const struct tls_module *m;
-        void *h = dlopen(TLS_MODULE_FILE, RTLD_NOW | RTLD_LOCAL);
+        char first[384];
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 
+        if (!h && !module_path) {
+                snprintf(first, sizeof(first), "%s", dlerror());
+                h = dlopen(TLS_MODULE_FILE, RTLD_NOW | RTLD_LOCAL);
+                if (!h) {
+                        snprintf(load_error, sizeof(load_error),
+                                 "cannot load the TLS module: %s (nor " TLS_MODULE_FILE
+                                 " from LD_LIBRARY_PATH)", first);
+                        return;
+                }
+        }
         if (!h) {
                 snprintf(load_error, sizeof(load_error), "cannot load the TLS module: %s",
                          dlerror());

@@ -49,3 +49,6 @@ struct tls_module {
 /* Load the module now (it is otherwise loaded on first use). Returns 0, or
  * -ELIBACC with what went wrong (file, dlerror, ABI) in err. */
 int tls_module_load(char *err, size_t err_len);
+
+/* Load the module from path instead (tests): before the first use. */
+void tls_module_set_path(const char *path);
