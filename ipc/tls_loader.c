@@ -42,23 +42,15 @@ static void load(void)
 {
         const char *path = module_path ? module_path : default_path();
         const struct tls_module *m;
-        char first[384];
         void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 
-        if (!h && !module_path) {
-                snprintf(first, sizeof(first), "%s", dlerror());
-                h = dlopen(TLS_MODULE_FILE, RTLD_NOW | RTLD_LOCAL);
-                if (!h) {
-                        snprintf(load_error, sizeof(load_error),
-                                 "cannot load the TLS module: %s (nor " TLS_MODULE_FILE
-                                 " from LD_LIBRARY_PATH)", first);
-                        return;
-                }
-        }
         if (!h) {
-                snprintf(load_error, sizeof(load_error), "cannot load the TLS module: %s",
-                         dlerror());
-                return;
+                snprintf(load_error, sizeof(load_error), "cannot load the TLS module: %s%s",
+                         dlerror(), module_path ? "" : " (nor " TLS_MODULE_FILE " by name)");
+                if (!module_path) /* LD_LIBRARY_PATH, RUNPATH */
+                        h = dlopen(TLS_MODULE_FILE, RTLD_NOW | RTLD_LOCAL);
+                if (!h)
+                        return;
         }
         m = dlsym(h, TLS_MODULE_SYMBOL);
         if (!m) {

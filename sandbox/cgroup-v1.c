@@ -25,6 +25,13 @@ static struct hierarchy *hierarchy_for_mount(struct cgroup_manager *m, const cha
         return NULL;
 }
 
+/* 0 when <base> exists and we may write there, else -errno. */
+static int base_writable(const struct hierarchy *h, char *full, size_t full_len)
+{
+        snprintf(full, full_len, "%s%s", h->mount, h->base);
+        return access(full, W_OK) < 0 ? negative_errno() : 0;
+}
+
 /* Create <base> (mkdir -p through libcgroup) and check we may write there. */
 int cg_make_base(const struct hierarchy *h, char *err, size_t err_len)
 {
@@ -40,9 +47,10 @@ int cg_make_base(const struct hierarchy *h, char *err, size_t err_len)
         if (r == 0)
                 r = cg_errno(cgroup_create_cgroup(cg, 1));
         cgroup_free(&cg);
-        snprintf(full, sizeof(full), "%s%s", h->mount, h->base);
-        if (r == 0 && access(full, W_OK) < 0)
-                r = negative_errno();
+        if (r == 0)
+                r = base_writable(h, full, sizeof(full));
+        else
+                snprintf(full, sizeof(full), "%s%s", h->mount, h->base);
         if (r < 0)
                 return cg_fail(r, err, err_len, "cgroup controller '%s': cannot create or write %s: %s",
                             h->ctrls[0], full, strerror(-r));
@@ -82,8 +90,7 @@ static int v1_add_hierarchy(struct cgroup_manager *m, enum ctrl c, char *err, si
          * create rereads /proc/mounts, which waits for every mount being
          * made on the host, a starting step's included. */
         char full[PATH_MAX];
-        snprintf(full, sizeof(full), "%s%s", h->mount, h->base);
-        if (access(full, W_OK) == 0)
+        if (base_writable(h, full, sizeof(full)) == 0)
                 return 0;
         return cg_make_base(h, err, err_len);
 }
