@@ -6,9 +6,10 @@
  *   parent   the launcher (stepd exec, or the supervisor). Holds the pidfd of
  *            the init, the read ends of stdout/stderr, its end of the sync
  *            socket.
- *   init     born by clone3() into new pid, mount, network, ipc, uts (and
- *            optionally user) namespaces: pid 1 of the step. Builds its file
- *            system while the parent makes the cgroup (in a user namespace it
+ *   init     born by clone3() into new pid, mount, ipc, uts (and optionally
+ *            user; for a bridge, network) namespaces: pid 1 of the step.
+ *            Makes its own network namespace (network "none"), builds its
+ *            file system while the parent makes the cgroup (in a user namespace it
  *            first waits for "go": its id maps), waits for the parent's "go"
  *            (cgroup made, id maps and veth done), moves itself into the
  *            cgroup, brings up the network, forks the payload, then drops to
@@ -65,6 +66,7 @@ static const char *const step_names[_STEP_MAX] = {
         [STEP_SOURCES] = "sources",
         [STEP_USERNS] = "user-namespace",
         [STEP_CGROUP_NS] = "cgroup-namespace",
+        [STEP_NETNS] = "network-namespace",
         [STEP_HOSTNAME] = "hostname",   [STEP_MOUNTS] = "mounts",
         [STEP_NET] = "network",         [STEP_FORK] = "fork",
         [STEP_STDIO] = "stdio",         [STEP_SESSION] = "session",
@@ -244,6 +246,19 @@ static int cgroupns_apply(const struct sandbox_plan *p, char *what, size_t what_
         /* After we moved into our cgroup (or were cloned into it), so the
          * namespace's root is our own cgroup. */
         return unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0;
+}
+
+/* Network "none": our own namespace with only lo. Made here rather than
+ * by the launcher's clone, so that its cost is ours, not the launcher's
+ * (the supervisor's one thread); without a user namespace it is made
+ * while the launcher makes the cgroup, so, like the early mounts, its
+ * kernel memory is charged to the launcher's cgroup. (A bridge's
+ * namespace comes with the clone: the launcher moves the veth into it.) */
+static int netns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
+{
+        if (!p->unshare_net)
+                return 0;
+        return unshare(CLONE_NEWNET) < 0 ? -errno : 0;
 }
 
 static int hostname_apply(const struct sandbox_plan *p, char *what, size_t what_len)
@@ -538,6 +553,7 @@ static _noreturn_ void init_loop(const struct sandbox_plan *p, const sigset_t *s
  * waits for "go" first: nothing works before its id maps are written. */
 static const struct setup_entry init_steps[] = {
         { STEP_SOURCES, sources_open },    { STEP_HOSTNAME, hostname_apply },
+        { STEP_NETNS, netns_apply },
         { STEP_MOUNTS, mount_apply },      { STEP_WAIT_GO, go_wait },
         { STEP_CGROUP, cgroup_apply },     { STEP_USERNS, userns_apply }, /* no-op here */
         { STEP_CGROUP_NS, cgroupns_apply }, { STEP_NET, net_step },
@@ -546,7 +562,7 @@ static const struct setup_entry init_steps[] = {
 static const struct setup_entry init_steps_userns[] = {
         { STEP_WAIT_GO, go_wait },         { STEP_CGROUP, cgroup_apply },
         { STEP_SOURCES, sources_open },    { STEP_USERNS, userns_apply },
-        { STEP_CGROUP_NS, cgroupns_apply },
+        { STEP_CGROUP_NS, cgroupns_apply }, { STEP_NETNS, netns_apply },
         { STEP_HOSTNAME, hostname_apply }, { STEP_MOUNTS, mount_apply },
         { STEP_NET, net_step },
 };

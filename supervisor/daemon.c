@@ -214,6 +214,7 @@ static int run_loop(struct daemon *d)
                 if (d->tick_due)
                         tick(d);
                 clients_flush_dirty(d);
+                steps_release_pending(d);
                 if (d->draining && d->n_live == 0)
                         return 0;
         }
@@ -456,6 +457,7 @@ static int daemon_main(int argc, char **argv, bool agent_mode)
         TAILQ_INIT(&d->clients);
         TAILQ_INIT(&d->dirty);
         TAILQ_INIT(&d->steps);
+        TAILQ_INIT(&d->releasing);
         TAILQ_INIT(&d->queue);
         r = parse_args(argc, argv, &d->opt);
         if (r <= 0) {

@@ -72,6 +72,7 @@ TAILQ_HEAD(attachment_list, attachment);
 struct step {
         TAILQ_ENTRY(step) link;   /* d->steps, every step kept */
         TAILQ_ENTRY(step) qlink;  /* d->queue while queued */
+        TAILQ_ENTRY(step) rlink;  /* d->releasing: ended, its sandbox not yet removed */
         char id[STEP_ID_MAX + 1];
         char *project;
         char *idempotency_key;
@@ -104,6 +105,7 @@ struct step {
         struct step_result reap_result;
         uint64_t start_mono;
         bool has_workdir;
+        bool release_pending;     /* on d->releasing */
         struct step_forward *fwd; /* the remote executor's state; NULL: local */
 };
 TAILQ_HEAD(step_list, step);
@@ -179,6 +181,7 @@ struct daemon {
         struct client_list dirty;
         struct step_list steps;
         struct step_list queue;
+        struct step_list releasing; /* see steps_release_pending() */
         unsigned n_queued, n_live;  /* live: starting or running */
         unsigned n_clients;
         uint64_t next_client_id;
@@ -243,6 +246,7 @@ int step_create(struct daemon *d, struct client *c, const struct proto_request *
 void step_schedule(struct daemon *d);
 int step_cancel(struct daemon *d, struct step *s, enum step_reason why, const char *message);
 void step_free(struct daemon *d, struct step *s);
+void steps_release_pending(struct daemon *d);
 void steps_drain_tick(struct daemon *d, uint64_t now);
 unsigned step_queue_position(struct daemon *d, const struct step *s);
 void step_client_gone(struct daemon *d, struct client *c);

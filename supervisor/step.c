@@ -74,12 +74,19 @@ unsigned step_queue_position(struct daemon *d, const struct step *s)
         return 0;
 }
 
+static void release_sandbox(struct daemon *d, struct step *s);
+
 void step_free(struct daemon *d, struct step *s)
 {
         struct attachment *a;
 
         if (!s)
                 return;
+        if (s->release_pending) {
+                TAILQ_REMOVE(&d->releasing, s, rlink);
+                s->release_pending = false;
+                release_sandbox(d, s); /* the working folder too */
+        }
         while ((a = TAILQ_FIRST(&s->attachments)))
                 attach_detach(a);
         remote_release(d, s);
@@ -125,13 +132,11 @@ static void step_unwatch(struct daemon *d, struct step *s)
         }
 }
 
-static void release_live(struct daemon *d, struct step *s)
+/* What a step held while it ran that takes time to undo: the cgroup (and
+ * veth), the working folder. */
+static void release_sandbox(struct daemon *d, struct step *s)
 {
-        remote_release(d, s);
-        step_unwatch(d, s);
         s->sbx = sandbox_step_free(s->sbx);
-        s->stdin_fd = safe_close(s->stdin_fd);
-        s->log_fd = safe_close(s->log_fd);
         if (s->has_workdir) {
                 _cleanup_close_ int wfd = store_work_dir(d, s->project, false);
                 int r = wfd < 0 ? wfd : workdir_remove(wfd, s->id);
@@ -143,6 +148,32 @@ static void release_live(struct daemon *d, struct step *s)
         s->config = policy_config_unref(s->config);
         free(s->script);
         s->script = NULL;
+}
+
+/* Its fds leave the loop now; the sandbox goes after the clients have had
+ * their exit (steps_release_pending(), after the loop's flush): removing a
+ * cgroup and a working folder is no part of a client's wait. */
+static void release_live(struct daemon *d, struct step *s)
+{
+        remote_release(d, s);
+        step_unwatch(d, s);
+        s->stdin_fd = safe_close(s->stdin_fd);
+        s->log_fd = safe_close(s->log_fd);
+        if (!s->release_pending && (s->sbx || s->has_workdir || s->spec)) {
+                s->release_pending = true;
+                TAILQ_INSERT_TAIL(&d->releasing, s, rlink);
+        }
+}
+
+void steps_release_pending(struct daemon *d)
+{
+        struct step *s;
+
+        while ((s = TAILQ_FIRST(&d->releasing))) {
+                TAILQ_REMOVE(&d->releasing, s, rlink);
+                s->release_pending = false;
+                release_sandbox(d, s);
+        }
 }
 
 /* The one place a step ends. */

@@ -29,6 +29,20 @@ ALL_BYTES_4M = bytes(range(256)) * 16384  # 4 MiB, every byte value
 WRITE_4M = "import sys; sys.stdout.buffer.write(bytes(range(256))*16384)"
 
 
+def step_cgroups(pid, step):
+    """Where a daemon's step cgroup is (was) in each hierarchy: <own>/stepd/<step>."""
+    paths = []
+    with open("/proc/%d/cgroup" % pid) as f:
+        for line in f:
+            _, ctrls, own = line.rstrip("\n").split(":", 2)
+            if not ctrls and os.path.isdir("/sys/fs/cgroup/unified"):
+                continue  # hybrid: the unified tree has no controllers
+            mount = "/sys/fs/cgroup/" + ctrls if ctrls else "/sys/fs/cgroup"
+            if not ctrls or set(ctrls.split(",")) & {"memory", "pids", "cpu", "cpuacct"}:
+                paths.append(os.path.join(mount + own, "stepd", step))
+    return paths
+
+
 def unfinished_steps(log):
     """Log lines of steps that started and did not end, and every warning or
     error line: what a hang report needs."""
@@ -103,6 +117,12 @@ class BasicTest(DaemonTest):
         # the working folder is gone (removed just after exit is sent)
         workdir = os.path.join(self.d.state, "work", "demo", run.step)
         self.assertTrue(wait_until(lambda: not os.path.exists(workdir), timeout=5))
+        # and so is its cgroup, in every hierarchy (the base proves the path)
+        cgroups = step_cgroups(self.d.proc.pid, run.step)
+        self.assertTrue(cgroups)
+        for path in cgroups:
+            self.assertTrue(os.path.isdir(os.path.dirname(path)), path)
+            self.assertTrue(wait_until(lambda: not os.path.exists(path), timeout=5), path)
         # one audit line
         audit = [l for l in self.d.log().splitlines() if "event=audit step=%s " % run.step in l]
         self.assertEqual(len(audit), 1, audit)

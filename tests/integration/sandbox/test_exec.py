@@ -597,7 +597,7 @@ class TestReviewFindings(ExecTestCase):
 
 
 class TestSetupFailures(ExecTestCase):
-    STEPS = ["cgroup", "wait-go", "sources", "user-namespace", "cgroup-namespace", "hostname", "mounts", "network", "stdio",
+    STEPS = ["cgroup", "wait-go", "sources", "user-namespace", "cgroup-namespace", "network-namespace", "hostname", "mounts", "network", "stdio",
              "session", "oom-score", "rlimits", "cwd", "capabilities", "identity",
              "no-new-privs", "close-fds", "seccomp", "exec"]
 
