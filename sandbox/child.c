@@ -12,13 +12,20 @@
  *            file system while the parent makes the cgroup (in a user namespace it
  *            first waits for "go": its id maps), waits for the parent's "go"
  *            (cgroup made, id maps and veth done), moves itself into the
- *            cgroup, brings up the network, forks the payload, then drops to
- *            the step's uid and reaps everything. (The kernel memory of the
+ *            cgroup, brings up the network, starts the payload, then drops
+ *            to the step's uid and reaps everything. (The kernel memory of the
  *            root it built before the move, a few KiB of mounts, stays
  *            charged to the launcher's cgroup; nothing of the step runs
  *            before the move.)
  *   payload  the step's own process: stdio, session, limits, capabilities,
- *            identity, no_new_privs, seccomp (last), execve().
+ *            identity, no_new_privs, seccomp (last), execve(). Started with
+ *            CLONE_VM|CLONE_VFORK on a stack of its own, as posix_spawn
+ *            does: no copy of the init's memory is made only to be thrown
+ *            away at exec. The init sleeps until the payload has exec'd or
+ *            failed; a failure is left in their shared memory (struct
+ *            payload_start). The init made itself non-dumpable before, and
+ *            drops its privileges after: no process of the step ever shares
+ *            its uid with a dumpable copy of the launcher's memory.
  *
  * Pipes and sockets:
  *   sync     SOCK_SEQPACKET socketpair parent <-> init. Parent → init: one
@@ -26,9 +33,6 @@
  *            STARTED, SETUP_FAILED (report), ENDED (the payload's wait
  *            status and how many processes were left).
  *            EOF: the init is gone.
- *   execpipe O_CLOEXEC pipe payload → init. EOF without data: execve()
- *            succeeded (close-on-exec shut it). A setup_report: the payload
- *            failed before exec; the init passes it on.
  *   stdout, stderr: pipes to the parent; stdin: /dev/null or the caller's fd.
  *
  * Signals: the init blocks all signals and waits with sigtimedwait(). A
@@ -51,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -236,9 +241,7 @@ static int userns_apply(const struct sandbox_plan *p, char *what, size_t what_le
 {
         if (!p->spec->user_namespace)
                 return 0;
-        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-                return -errno;
-        return 0;
+        return sys_set_ids(0, 0);
 }
 
 static int cgroupns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
@@ -384,18 +387,23 @@ static const struct setup_entry payload_steps[] = {
         { STEP_EXEC, exec_payload },
 };
 
-static _noreturn_ void payload_run(const struct sandbox_plan *p, int report_fd, int dropped_fd)
+/* Shared by the init and its payload until the payload execs. */
+struct payload_start {
+        const struct sandbox_plan *plan;
+        struct setup_report report;
+        volatile int failed;
+};
+
+/* The payload, on its own stack in the init's memory (CLONE_VM|CLONE_VFORK,
+ * as posix_spawn does): no copy of the init's memory to make and then throw
+ * away at exec. The init sleeps until we exec or exit. Only system calls and
+ * our stack from here; a failure is left in *ps for the init. */
+static int payload_run(void *arg)
 {
+        struct payload_start *ps = arg;
+        const struct sandbox_plan *p = ps->plan;
         struct setup_report rep = { 0 };
         sigset_t none;
-        char c;
-
-        /* Run nothing of the step until the init has dropped its privileges
-         * and made itself non-dumpable: the init keeps a copy of the
-         * launcher's memory, which a same-uid process must never read. */
-        while (read(dropped_fd, &c, 1) < 0 && errno == EINTR)
-                ;
-        close(dropped_fd);
 
         /* Signals: default dispositions and an empty mask for the step. */
         for (int sig = 1; sig < _NSIG; sig++)
@@ -408,8 +416,26 @@ static _noreturn_ void payload_run(const struct sandbox_plan *p, int report_fd, 
                 if (run_step(p, payload_steps[i].id, payload_steps[i].apply, &rep) < 0)
                         break;
         /* Only reached on failure: exec did not happen. */
-        (void)!write(report_fd, &rep, sizeof(rep));
+        ps->report = rep;
+        ps->failed = 1;
         _exit(EXIT_SETUP);
+}
+
+#define PAYLOAD_STACK (256 * 1024)
+
+/* Start the payload; when this returns it has exec'd or failed (ps). */
+static pid_t payload_start(struct payload_start *ps)
+{
+        void *stack = mmap(NULL, PAYLOAD_STACK, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+        pid_t pid;
+
+        if (stack == MAP_FAILED)
+                return -1;
+        pid = clone(payload_run, (char *)stack + PAYLOAD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                    ps);
+        munmap(stack, PAYLOAD_STACK);
+        return pid;
 }
 
 /* ---- the init ---- */
@@ -499,22 +525,16 @@ static unsigned teardown(const struct sandbox_plan *p, const sigset_t *set, pid_
         return killed;
 }
 
-/* Wait for the payload's report: EOF means it exec'd. */
-static void wait_exec(const struct sandbox_plan *p, int report_fd)
+/* Tell the launcher how the payload's start went. */
+static void report_start(const struct sandbox_plan *p, const struct payload_start *ps)
 {
-        struct setup_report rep;
-        ssize_t n;
+        struct sync_msg m = { .type = SYNC_MSG_STARTED };
 
-        do
-                n = read(report_fd, &rep, sizeof(rep));
-        while (n < 0 && errno == EINTR);
-        if (n == (ssize_t)sizeof(rep)) {
-                struct sync_msg m = { .type = SYNC_MSG_SETUP_FAILED, .report = rep };
-                sync_send(p->sync_fd, &m);
-        } else {
-                struct sync_msg m = { .type = SYNC_MSG_STARTED };
-                sync_send(p->sync_fd, &m);
+        if (ps->failed) {
+                m.type = SYNC_MSG_SETUP_FAILED;
+                m.report = ps->report;
         }
+        sync_send(p->sync_fd, &m);
 }
 
 static _noreturn_ void init_loop(const struct sandbox_plan *p, const sigset_t *set,
@@ -609,7 +629,7 @@ static void close_inherited_fds(const struct sandbox_plan *p)
 _noreturn_ void sandbox_child(const struct sandbox_plan *p)
 {
         struct setup_report rep = { 0 };
-        int execpipe[2], dropped[2];
+        struct payload_start ps = { .plan = p };
         sigset_t set;
         pid_t payload;
 
@@ -624,18 +644,15 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
                 if (run_step(p, steps[i].id, steps[i].apply, &rep) < 0)
                         init_fail(p, &rep);
 
-        if (pipe2(execpipe, O_CLOEXEC) < 0 || pipe2(dropped, O_CLOEXEC) < 0 ||
-            (payload = fork()) < 0) {
+        /* We hold a copy of the launcher's memory: no process of the step
+         * may ever read it. Non-dumpable while still root, so that once we
+         * share the step's uid (below) it cannot ptrace us either. */
+        prctl(PR_SET_DUMPABLE, 0);
+        payload = payload_start(&ps);
+        if (payload < 0) {
                 rep = (struct setup_report){ .step = STEP_FORK, .err = errno };
                 init_fail(p, &rep);
         }
-        if (payload == 0) {
-                close(execpipe[0]);
-                close(dropped[1]);
-                payload_run(p, execpipe[1], dropped[0]);
-        }
-        close(execpipe[1]);
-        close(dropped[0]);
         /* The step's stdio belongs to the payload alone: EOF on the parent's
          * side then means every process of the step is gone. */
         close(p->stdout_fd);
@@ -656,8 +673,6 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
                 kill(payload, SIGKILL);
                 _exit(EXIT_SETUP);
         }
-        close(dropped[1]); /* the payload may go on */
-        wait_exec(p, execpipe[0]);
-        close(execpipe[0]);
+        report_start(p, &ps);
         init_loop(p, &set, payload);
 }

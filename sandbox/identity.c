@@ -10,6 +10,11 @@
  *   identity: setgroups(none) → setresgid → setresuid, then capset(empty),
  *             which clears the inheritable set that a uid change keeps;
  *   nnp:      PR_SET_NO_NEW_PRIVS, so no exec can gain privileges.
+ *
+ * The ids change by bare system calls: glibc's wrappers would ask every
+ * thread it knows of to change too (setxid broadcast), and neither the init
+ * (a raw clone3 of the launcher) nor the payload (which shares the init's
+ * memory until it execs) is the process glibc's thread list describes.
  */
 #include <errno.h>
 #include <grp.h>
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sandbox/internal.h"
@@ -42,17 +48,21 @@ int caps_apply(const struct sandbox_plan *p, char *what, size_t what_len)
         return 0;
 }
 
+int sys_set_ids(uid_t uid, gid_t gid)
+{
+        if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0 ||
+            syscall(SYS_setresuid, uid, uid, uid) < 0)
+                return -errno;
+        return 0;
+}
+
 int ids_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
         uid_t uid = p->run_uid;
         gid_t gid = p->run_gid;
 
         snprintf(what, what_len, "uid %u gid %u", (unsigned)uid, (unsigned)gid);
-        if (setgroups(0, NULL) < 0)
-                return -errno;
-        if (setresgid(gid, gid, gid) < 0)
-                return -errno;
-        if (setresuid(uid, uid, uid) < 0)
+        if (sys_set_ids(uid, gid) < 0)
                 return -errno;
         if (cap_set_proc(p->no_caps) < 0) {
                 snprintf(what, what_len, "capset");

@@ -108,6 +108,7 @@ int mount_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 /* identity.c (child side) */
 int caps_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 int ids_apply(const struct sandbox_plan *p, char *what, size_t what_len);
+int sys_set_ids(uid_t uid, gid_t gid); /* setgroups(none), setresgid, setresuid; no glibc setxid */
 int nnp_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 int rlimits_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 
