@@ -208,7 +208,7 @@ int step_create(struct daemon *d, struct client *c, const struct proto_request *
                 return r;
         }
         s->state = STEP_QUEUED;
-        TAILQ_INSERT_TAIL(&d->steps, s, link);
+        steps_add(d, s, TAILQ_LAST(&d->steps, step_list));
         TAILQ_INSERT_TAIL(&d->queue, s, qlink);
         d->n_queued++;
         d->metrics.steps_accepted++;

@@ -386,6 +386,8 @@ static int daemon_setup(struct daemon *d)
         int r;
 
         raise_nofile();
+        if (steps_index_init(d) < 0)
+                return log_errno(-ENOMEM, "event=fatal out of memory");
         d->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (d->epfd < 0)
                 return log_errno(-errno, "event=fatal epoll_create1");
@@ -429,7 +431,7 @@ static void daemon_teardown(struct daemon *d)
         while ((c = TAILQ_FIRST(&d->clients)))
                 client_free(d, c);
         while ((s = TAILQ_FIRST(&d->steps))) {
-                TAILQ_REMOVE(&d->steps, s, link);
+                steps_remove(d, s);
                 step_free(d, s);
         }
         agents_teardown(d);
@@ -443,6 +445,7 @@ static void daemon_teardown(struct daemon *d)
         policy_config_unref(d->config);
         free(d->state_dir);
         free(d->encbuf);
+        free(d->by_id);
 }
 
 static int daemon_main(int argc, char **argv, bool agent_mode)

@@ -73,6 +73,8 @@ struct step {
         TAILQ_ENTRY(step) link;   /* d->steps, every step kept */
         TAILQ_ENTRY(step) qlink;  /* d->queue while queued */
         TAILQ_ENTRY(step) rlink;  /* d->releasing: ended, its sandbox not yet removed */
+        TAILQ_ENTRY(step) olink;  /* owner->owned */
+        struct step *id_next;     /* d->by_id chain */
         char id[STEP_ID_MAX + 1];
         char *project;
         char *idempotency_key;
@@ -118,6 +120,7 @@ struct client {
         struct frame_reader in;
         struct frame_buffer out;
         struct attachment_list attachments;
+        struct step_list owned;   /* steps it sent run for (step.owner) */
         uint64_t id;
         uint64_t closing_since;   /* monotonic usec; 0: not closing */
         uint64_t connected_usec;  /* monotonic */
@@ -182,6 +185,8 @@ struct daemon {
         struct step_list steps;
         struct step_list queue;
         struct step_list releasing; /* see steps_release_pending() */
+        struct step **by_id;        /* every step of d->steps, hashed by id */
+        size_t by_id_cap, n_steps;
         unsigned n_queued, n_live;  /* live: starting or running */
         unsigned n_clients;
         uint64_t next_client_id;
@@ -235,6 +240,10 @@ void request_dispatch(struct daemon *d, struct client *c, json_t *obj);
 
 /* step.c */
 struct step *step_find(struct daemon *d, const char *id);
+int steps_index_init(struct daemon *d);
+void steps_add(struct daemon *d, struct step *s, struct step *after); /* after NULL: head */
+void steps_remove(struct daemon *d, struct step *s);
+void step_set_owner(struct step *s, struct client *c);
 /* What drives a step, whoever runs it (the local sandbox here; an
  * executor elsewhere can call the same): started, a chunk of output
  * (LOG_STREAM_*; to the log, then to attached clients), the one end. */

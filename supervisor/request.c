@@ -68,7 +68,7 @@ static void on_run(struct daemon *d, struct client *c, const struct proto_reques
                                                     "queue_position", (int)pos, "existing", k == 1));
         reply(d, c, o);
         if (k == 0)
-                s->owner = c;
+                step_set_owner(s, c);
         k = attach_client(d, c, s, 0);
         if (k < 0)
                 (void)client_send_error(d, c, r->has_req, r->req, s->id, PROTO_E_INTERNAL,

@@ -296,6 +296,7 @@ static int client_new(struct daemon *d, int fd)
         }
         c->w = (struct watch){ fd, on_client };
         TAILQ_INIT(&c->attachments);
+        TAILQ_INIT(&c->owned);
         frame_reader_init(&c->in, FRAME_MAX);
         r = peercred_get(fd, &c->cred);
         if (r < 0) {

@@ -49,14 +49,87 @@ const char *step_state_to_string(enum step_state s)
         return (unsigned)s < _STEP_STATE_MAX ? state_names[s] : "unknown";
 }
 
+/* Steps are kept for their retention, which may be many thousands: they
+ * are found by id through a hash table (chained, doubled at load 1). */
+static size_t id_hash(const char *id, size_t cap)
+{
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+        for (; *id; id++)
+                h = (h ^ (uint8_t)*id) * 1099511628211ULL;
+        return (size_t)(h & (cap - 1));
+}
+
+static int by_id_grow(struct daemon *d)
+{
+        size_t cap = d->by_id_cap ? d->by_id_cap * 2 : 256;
+        struct step **t = calloc(cap, sizeof(*t));
+
+        if (!t)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->by_id_cap; i++)
+                for (struct step *s = d->by_id[i], *next; s; s = next) {
+                        size_t h = id_hash(s->id, cap);
+                        next = s->id_next;
+                        s->id_next = t[h];
+                        t[h] = s;
+                }
+        free(d->by_id);
+        d->by_id = t;
+        d->by_id_cap = cap;
+        return 0;
+}
+
 struct step *step_find(struct daemon *d, const char *id)
 {
-        struct step *s;
-
-        TAILQ_FOREACH_REVERSE(s, &d->steps, step_list, link)
+        for (struct step *s = d->by_id[id_hash(id, d->by_id_cap)]; s; s = s->id_next)
                 if (strcmp(s->id, id) == 0)
                         return s;
         return NULL;
+}
+
+int steps_index_init(struct daemon *d)
+{
+        return by_id_grow(d);
+}
+
+void steps_add(struct daemon *d, struct step *s, struct step *after)
+{
+        size_t h;
+
+        /* Growing is best effort: the chains only get longer without it. */
+        if (d->n_steps >= d->by_id_cap)
+                (void)by_id_grow(d);
+        h = id_hash(s->id, d->by_id_cap);
+        s->id_next = d->by_id[h];
+        d->by_id[h] = s;
+        d->n_steps++;
+        if (after)
+                TAILQ_INSERT_AFTER(&d->steps, after, s, link);
+        else
+                TAILQ_INSERT_HEAD(&d->steps, s, link);
+}
+
+void steps_remove(struct daemon *d, struct step *s)
+{
+        struct step **pp = &d->by_id[id_hash(s->id, d->by_id_cap)];
+
+        while (*pp && *pp != s)
+                pp = &(*pp)->id_next;
+        if (*pp)
+                *pp = s->id_next;
+        s->id_next = NULL;
+        d->n_steps--;
+        TAILQ_REMOVE(&d->steps, s, link);
+}
+
+void step_set_owner(struct step *s, struct client *c)
+{
+        if (s->owner)
+                TAILQ_REMOVE(&s->owner->owned, s, olink);
+        s->owner = c;
+        if (c)
+                TAILQ_INSERT_TAIL(&c->owned, s, olink);
 }
 
 unsigned step_queue_position(struct daemon *d, const struct step *s)
@@ -89,6 +162,7 @@ void step_free(struct daemon *d, struct step *s)
         }
         while ((a = TAILQ_FIRST(&s->attachments)))
                 attach_detach(a);
+        step_set_owner(s, NULL);
         remote_release(d, s);
         safe_close(s->timer_w.fd);
         sandbox_step_free(s->sbx);
@@ -598,10 +672,8 @@ void step_client_gone(struct daemon *d, struct client *c)
 {
         struct step *s;
 
-        TAILQ_FOREACH(s, &d->steps, link) {
-                if (s->owner != c)
-                        continue;
-                s->owner = NULL;
+        while ((s = TAILQ_FIRST(&c->owned))) {
+                step_set_owner(s, NULL);
                 /* dropping a slow client is our doing, not a disconnect */
                 if (s->cancel_on_disconnect && s->state != STEP_DONE && !c->dropped_slow)
                         step_cancel(d, s, STEP_REASON_CANCELLED, "the client disconnected");

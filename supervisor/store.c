@@ -292,10 +292,10 @@ static void insert_sorted(struct daemon *d, struct step *s)
 
         TAILQ_FOREACH_REVERSE(t, &d->steps, step_list, link)
                 if (t->created_usec <= s->created_usec) {
-                        TAILQ_INSERT_AFTER(&d->steps, t, s, link);
+                        steps_add(d, s, t);
                         return;
                 }
-        TAILQ_INSERT_HEAD(&d->steps, s, link);
+        steps_add(d, s, NULL);
 }
 
 /* A step that has request.json but no result.json was running when the
@@ -416,7 +416,7 @@ void store_prune(struct daemon *d, uint64_t now_usec)
                         log_warning_errno(r, "event=prune-error step=%s", s->id);
                         continue;
                 }
-                TAILQ_REMOVE(&d->steps, s, link);
+                steps_remove(d, s);
                 step_free(d, s);
                 n++;
         }

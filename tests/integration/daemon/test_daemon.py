@@ -795,6 +795,50 @@ class LifecycleTest(unittest.TestCase):
                         "processes of the lost step remain")
         self.assertFalse(os.path.exists(os.path.join(self.d.state, "work", "demo", acc["step"])))
 
+    def test_many_records_are_found_after_a_restart_and_expire(self):
+        # More steps than the id index starts with (256): it grows while they
+        # run, is rebuilt from the records at the restart, and loses the
+        # expired ones when the restart prunes them.
+        self.d = Daemon(conf={"capacity": 8, "queue_limit": 1024})
+        ids = []
+        with self.d.connect() as c:
+            reqs = [c.request({"type": "run", "project": "demo", "argv": ["/bin/true"]})
+                    for _ in range(300)]
+            exits = set()
+            while len(exits) < len(reqs):
+                ev = c.recv()
+                self.assertIsNotNone(ev, self.d.log()[-3000:])
+                if ev["type"] == "accepted":
+                    ids.append(ev["step"])
+                elif ev["type"] == "exit":
+                    exits.add(ev["step"])
+                elif ev["type"] == "error":
+                    self.fail(ev)
+            self.assertEqual(set(ids), exits)
+            self.assertEqual(len(set(ids)), 300)
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        with self.d.connect() as c:
+            for sid in ids:
+                res = c.call({"type": "result", "step": sid})
+                self.assertEqual(res["type"], "result", res)
+                self.assertEqual(res["step"], sid)
+            fresh = c.run(argv=["/bin/true"])
+        self.assertEqual(self.d.stop(), 0)
+        with open(os.path.join(self.d.conf, "stepd.json"), "w") as f:
+            json.dump({"retention": "1s"}, f)
+        time.sleep(1.2)
+        self.d.start()  # prunes what ended more than 1 s ago, at start
+        with self.d.connect() as c:
+            for sid in ids[:5] + ids[-5:] + [fresh.step]:
+                res = c.call({"type": "result", "step": sid})
+                self.assertEqual((res["type"], res["code"]), ("error", "no-such-step"), res)
+                self.assertFalse(os.path.exists(self.d.step_dir(sid)))
+            again = c.run(argv=["/bin/true"])
+            self.assertEqual(c.call({"type": "result", "step": again.step})["type"], "result")
+        self.assertIn("event=pruned steps=301", self.d.log())
+        self.d.stop()
+
     def test_drain_lets_running_steps_finish(self):
         self.d = Daemon(args=("--drain-grace", "20s"))
         with self.d.connect() as c, self.d.connect() as other:
