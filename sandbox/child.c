@@ -9,23 +9,24 @@
  *   init     born by clone3() into new pid, mount, ipc, uts (and optionally
  *            user; for a bridge, network) namespaces: pid 1 of the step.
  *            Makes its own network namespace (network "none"), builds its
- *            file system while the parent makes the cgroup (in a user namespace it
- *            first waits for "go": its id maps), waits for the parent's "go"
- *            (cgroup made, id maps and veth done), moves itself into the
- *            cgroup, brings up the network, starts the payload, then drops
- *            to the step's uid and reaps everything. (The kernel memory of the
- *            root it built before the move, a few KiB of mounts, stays
- *            charged to the launcher's cgroup; nothing of the step runs
- *            before the move.)
- *   payload  the step's own process: stdio, session, limits, capabilities,
- *            identity, no_new_privs, seccomp (last), execve(). Started with
- *            CLONE_VM|CLONE_VFORK on a stack of its own, as posix_spawn
+ *            file system while the parent makes the cgroup (in a user
+ *            namespace it first waits for "go": its id maps), waits for the
+ *            parent's "go" (cgroup made, id maps and veth done), moves itself
+ *            into the cgroup, brings up the network. Then it becomes the
+ *            step: non-dumpable (it holds a copy of the launcher's memory),
+ *            the step's oom score and rlimits, every capability dropped, the
+ *            step's ids, no_new_privs; only then starts the payload, and
+ *            reaps everything. (On v1 without a user namespace, the kernel
+ *            memory of what it made before the move, its network namespace
+ *            and a few KiB of mounts, stays charged to the launcher's
+ *            cgroup; nothing of the step runs before the move.)
+ *   payload  the step's own process, with no privilege from its start:
+ *            stdio, session, cwd, fds, seccomp (last), execve(). Started
+ *            with CLONE_VM|CLONE_VFORK on a stack of its own, as posix_spawn
  *            does: no copy of the init's memory is made only to be thrown
  *            away at exec. The init sleeps until the payload has exec'd or
  *            failed; a failure is left in their shared memory (struct
- *            payload_start). The init made itself non-dumpable before, and
- *            drops its privileges after: no process of the step ever shares
- *            its uid with a dumpable copy of the launcher's memory.
+ *            payload_start).
  *
  * Pipes and sockets:
  *   sync     SOCK_SEQPACKET socketpair parent <-> init. Parent → init: one
@@ -35,7 +36,8 @@
  *            EOF: the init is gone.
  *   stdout, stderr: pipes to the parent; stdin: /dev/null or the caller's fd.
  *
- * Signals: the init blocks all signals and waits with sigtimedwait(). A
+ * Signals: the init blocks the signals it passes on and waits with
+ * sigtimedwait(). A
  * signal from outside the namespace (si_pid 0: the parent's pidfd) that is
  * SIGTERM begins teardown: SIGTERM to every process, the grace period, then
  * SIGKILL. Other signals are passed on to the payload. When the payload ends,
@@ -241,7 +243,7 @@ static int userns_apply(const struct sandbox_plan *p, char *what, size_t what_le
 {
         if (!p->spec->user_namespace)
                 return 0;
-        return sys_set_ids(0, 0);
+        return sys_set_ids(0, 0, false); /* groups: as before the namespace, for the mounts */
 }
 
 static int cgroupns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
@@ -253,9 +255,10 @@ static int cgroupns_apply(const struct sandbox_plan *p, char *what, size_t what_
 
 /* Network "none": our own namespace with only lo. Made here rather than
  * by the launcher's clone, so that its cost is ours, not the launcher's
- * (the supervisor's one thread); without a user namespace it is made
- * while the launcher makes the cgroup, so, like the early mounts, its
- * kernel memory is charged to the launcher's cgroup. (A bridge's
+ * (the supervisor's one thread). On v1 without a user namespace it is
+ * made while the launcher makes the cgroup, so, like the early mounts, its
+ * kernel memory is charged to the launcher's cgroup; on v2 we were cloned
+ * into the step's. (A bridge's
  * namespace comes with the clone: the launcher moves the veth into it.) */
 static int netns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
@@ -305,6 +308,7 @@ static int oom_score_apply(const struct sandbox_plan *p, char *what, size_t what
 {
         /* The launcher runs at -1000; while we still hold CAP_SYS_RESOURCE,
          * writing 0 also raises the floor, so the step cannot go back down.
+         * The init and the payload, which inherits it, are both the step's.
          * Nothing to do when the launcher could not lower itself. */
         char cur[16] = "";
         int fd, r = 0;
@@ -335,7 +339,7 @@ static int cwd_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 
 static int fds_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
-        /* Only 0, 1, 2 survive exec; the report pipe stays usable until then. */
+        /* Only 0, 1, 2 survive exec. */
         if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                 return -errno;
         return 0;
@@ -378,12 +382,11 @@ static int exec_payload(const struct sandbox_plan *p, char *what, size_t what_le
         return -err;
 }
 
+/* The payload holds no privilege: the init gave them up before it. */
 static const struct setup_entry payload_steps[] = {
         { STEP_STDIO, stdio_apply },     { STEP_SESSION, session_apply },
-        { STEP_OOM_SCORE, oom_score_apply }, { STEP_RLIMITS, rlimits_apply },
-        { STEP_CWD, cwd_apply },         { STEP_CAPS, caps_apply },
-        { STEP_IDS, ids_apply },         { STEP_NNP, nnp_apply },
-        { STEP_FDS, fds_apply },         { STEP_SECCOMP, seccomp_step }, /* last */
+        { STEP_CWD, cwd_apply },         { STEP_FDS, fds_apply },
+        { STEP_SECCOMP, seccomp_step }, /* last */
         { STEP_EXEC, exec_payload },
 };
 
@@ -396,8 +399,10 @@ struct payload_start {
 
 /* The payload, on its own stack in the init's memory (CLONE_VM|CLONE_VFORK,
  * as posix_spawn does): no copy of the init's memory to make and then throw
- * away at exec. The init sleeps until we exec or exit. Only system calls and
- * our stack from here; a failure is left in *ps for the init. */
+ * away at exec. The init sleeps until we exec or exit, with every signal
+ * blocked. What runs here shares the init's memory: system calls and
+ * lock-free libc only (no malloc, stdio, exit, raise or abort); a failure
+ * is left in *ps for the init. */
 static int payload_run(void *arg)
 {
         struct payload_start *ps = arg;
@@ -428,13 +433,22 @@ static pid_t payload_start(struct payload_start *ps)
 {
         void *stack = mmap(NULL, PAYLOAD_STACK, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+        sigset_t all, old;
         pid_t pid;
+        int err;
 
         if (stack == MAP_FAILED)
                 return -1;
+        /* No handler of ours may run in the payload on shared memory before
+         * it has reset them: it starts with every signal blocked. */
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, &old);
         pid = clone(payload_run, (char *)stack + PAYLOAD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD,
                     ps);
+        err = errno;
+        sigprocmask(SIG_SETMASK, &old, NULL);
         munmap(stack, PAYLOAD_STACK);
+        errno = err;
         return pid;
 }
 
@@ -587,10 +601,11 @@ static const struct setup_entry init_steps_userns[] = {
         { STEP_NET, net_step },
 };
 
-/* The init keeps no privilege once the payload is on its way. */
+/* The init becomes the step before any of its code runs: its oom score
+ * and limits, then no privilege at all; the payload inherits all of it. */
 static const struct setup_entry init_drop_steps[] = {
-        { STEP_CAPS, caps_apply },
-        { STEP_IDS, ids_apply },
+        { STEP_OOM_SCORE, oom_score_apply }, { STEP_RLIMITS, rlimits_apply },
+        { STEP_CAPS, caps_apply },           { STEP_IDS, ids_apply },
         { STEP_NNP, nnp_apply },
 };
 
@@ -645,9 +660,19 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
                         init_fail(p, &rep);
 
         /* We hold a copy of the launcher's memory: no process of the step
-         * may ever read it. Non-dumpable while still root, so that once we
-         * share the step's uid (below) it cannot ptrace us either. */
+         * may ever read it. Non-dumpable before and after the change of
+         * ids (which resets it to fs.suid_dumpable), and all of it before
+         * the payload, which shares this memory until it execs, exists. */
         prctl(PR_SET_DUMPABLE, 0);
+        for (size_t i = 0; i < ARRAY_SIZE(init_drop_steps); i++)
+                if (run_step(p, init_drop_steps[i].id, init_drop_steps[i].apply, &rep) < 0)
+                        init_fail(p, &rep);
+        prctl(PR_SET_DUMPABLE, 0);
+        /* Changing credentials cleared the death signal: set it again, and
+         * look whether the launcher died in between. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (launcher_gone(p))
+                _exit(EXIT_SETUP);
         payload = payload_start(&ps);
         if (payload < 0) {
                 rep = (struct setup_report){ .step = STEP_FORK, .err = errno };
@@ -659,20 +684,6 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
         close(p->stderr_fd);
         if (p->stdin_fd > 2)
                 close(p->stdin_fd);
-
-        for (size_t i = 0; i < ARRAY_SIZE(init_drop_steps); i++)
-                if (run_step(p, init_drop_steps[i].id, init_drop_steps[i].apply, &rep) < 0) {
-                        kill(payload, SIGKILL);
-                        init_fail(p, &rep);
-                }
-        /* Changing credentials cleared the death signal: set it again, and
-         * look whether the launcher died in between. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        prctl(PR_SET_DUMPABLE, 0);
-        if (launcher_gone(p)) {
-                kill(payload, SIGKILL);
-                _exit(EXIT_SETUP);
-        }
         report_start(p, &ps);
         init_loop(p, &set, payload);
 }

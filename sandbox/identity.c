@@ -11,10 +11,11 @@
  *             which clears the inheritable set that a uid change keeps;
  *   nnp:      PR_SET_NO_NEW_PRIVS, so no exec can gain privileges.
  *
+ * All of it runs in the init, which the payload inherits it from.
+ *
  * The ids change by bare system calls: glibc's wrappers would ask every
- * thread it knows of to change too (setxid broadcast), and neither the init
- * (a raw clone3 of the launcher) nor the payload (which shares the init's
- * memory until it execs) is the process glibc's thread list describes.
+ * thread it knows of to change too (setxid broadcast), and the init, a raw
+ * clone3 of the launcher, is not the process glibc's thread list describes.
  */
 #include <errno.h>
 #include <grp.h>
@@ -48,10 +49,21 @@ int caps_apply(const struct sandbox_plan *p, char *what, size_t what_len)
         return 0;
 }
 
-int sys_set_ids(uid_t uid, gid_t gid)
+/* 32-bit ABIs keep 16-bit ids under the plain names (as glibc knows). */
+#ifdef SYS_setresuid32
+#define NR_SETGROUPS SYS_setgroups32
+#define NR_SETRESGID SYS_setresgid32
+#define NR_SETRESUID SYS_setresuid32
+#else
+#define NR_SETGROUPS SYS_setgroups
+#define NR_SETRESGID SYS_setresgid
+#define NR_SETRESUID SYS_setresuid
+#endif
+
+int sys_set_ids(uid_t uid, gid_t gid, bool clear_groups)
 {
-        if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0 ||
-            syscall(SYS_setresuid, uid, uid, uid) < 0)
+        if ((clear_groups && syscall(NR_SETGROUPS, 0, NULL) < 0) ||
+            syscall(NR_SETRESGID, gid, gid, gid) < 0 || syscall(NR_SETRESUID, uid, uid, uid) < 0)
                 return -errno;
         return 0;
 }
@@ -61,9 +73,12 @@ int ids_apply(const struct sandbox_plan *p, char *what, size_t what_len)
         uid_t uid = p->run_uid;
         gid_t gid = p->run_gid;
 
+        int r;
+
         snprintf(what, what_len, "uid %u gid %u", (unsigned)uid, (unsigned)gid);
-        if (sys_set_ids(uid, gid) < 0)
-                return -errno;
+        r = sys_set_ids(uid, gid, true);
+        if (r < 0)
+                return r;
         if (cap_set_proc(p->no_caps) < 0) {
                 snprintf(what, what_len, "capset");
                 return -errno;

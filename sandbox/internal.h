@@ -16,7 +16,9 @@
  * STEPD_TEST_FAIL_STEP takes. The init's order depends on the user
  * namespace (see child.c: init_steps_*); the payload's is this one. */
 enum setup_step {
-        /* in the step's init (pid 1 of the new pid namespace), as root */
+        /* in the step's init (pid 1 of the new pid namespace), as root;
+         * STEP_OOM_SCORE..STEP_NNP too, where it becomes the step before
+         * the payload starts (child.c: init_drop_steps) */
         STEP_CGROUP,
         STEP_WAIT_GO,
         STEP_SOURCES,
@@ -27,7 +29,7 @@ enum setup_step {
         STEP_MOUNTS,
         STEP_NET,
         STEP_FORK,
-        /* in the payload process, before exec */
+        /* in the payload process, before exec (STEP_FORK: starting it) */
         STEP_STDIO,
         STEP_SESSION,
         STEP_OOM_SCORE,
@@ -108,7 +110,8 @@ int mount_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 /* identity.c (child side) */
 int caps_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 int ids_apply(const struct sandbox_plan *p, char *what, size_t what_len);
-int sys_set_ids(uid_t uid, gid_t gid); /* setgroups(none), setresgid, setresuid; no glibc setxid */
+/* [setgroups(none)], setresgid, setresuid, by bare syscalls (no glibc setxid) */
+int sys_set_ids(uid_t uid, gid_t gid, bool clear_groups);
 int nnp_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 int rlimits_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 

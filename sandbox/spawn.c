@@ -12,7 +12,8 @@
  *                   (v1) the cgroup's tasks fds for the init to move itself.
  * sandbox_step_on_sync(): STARTED / SETUP_FAILED / ENDED messages.
  * sandbox_step_reap(): the init's wait status, its final message, the
- *                   cgroup's accounting, then the cgroup is removed.
+ *                   cgroup's accounting; the cgroup goes in
+ *                   sandbox_step_free().
  *
  * Every resource is held by the step object from the moment it exists, so
  * a failure at any point is undone by sandbox_step_free().

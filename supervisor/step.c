@@ -14,7 +14,10 @@
  *                  the same timer fires again as a backstop: sandbox_step_kill()
  *   step_finish()   once reaped AND both pipes at EOF (so every byte is in the
  *                   log and queued to clients before `exit`): result.json,
- *                   working folder removed, sandbox freed, next queued started
+ *                   its fds out of the loop, next queued started; the
+ *                   sandbox (cgroup) and working folder are removed after
+ *                   the loop has flushed `exit` to the clients
+ *                   (steps_release_pending())
  *
  * Exactly one reason is recorded: the sandbox's (exited, signaled, oom,
  * setup-failed), unless the supervisor killed the step (timeout, cancelled),
@@ -233,7 +236,7 @@ static void release_live(struct daemon *d, struct step *s)
         step_unwatch(d, s);
         s->stdin_fd = safe_close(s->stdin_fd);
         s->log_fd = safe_close(s->log_fd);
-        if (!s->release_pending && (s->sbx || s->has_workdir || s->spec)) {
+        if (!s->release_pending && (s->sbx || s->has_workdir || s->spec || s->config || s->script)) {
                 s->release_pending = true;
                 TAILQ_INSERT_TAIL(&d->releasing, s, rlink);
         }

@@ -63,6 +63,33 @@ class ExecTestCase(unittest.TestCase):
 
 
 class TestConfinement(ExecTestCase):
+    def test_the_init_is_the_step_and_unreadable_before_the_step_runs(self):
+        # pid 1 of the step holds a copy of the launcher's memory. From the
+        # step's first command on, it is the step's uid with no capability
+        # and no_new_privs, and its memory cannot be opened, even where
+        # fs.suid_dumpable=1 makes a change of ids leave processes dumpable.
+        with open("/proc/sys/fs/suid_dumpable") as f:
+            saved = f.read().strip()
+        try:
+            with open("/proc/sys/fs/suid_dumpable", "w") as f:
+                f.write("1")
+            r = self.stepd_exec(["/bin/sh", "-c",
+                                 "grep -E '^(Uid|Gid|Groups|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' "
+                                 "/proc/1/status | sed 's/:[[:space:]]*/: /'; head -c1 /proc/1/mem >/dev/null 2>&1 "
+                                 "&& echo 'mem: readable' || echo 'mem: denied'"])
+        finally:
+            with open("/proc/sys/fs/suid_dumpable", "w") as f:
+                f.write(saved)
+        self.assertEqual(r.rc, 0, r)
+        c = {k: " ".join(v.split()) for k, v in r.checks.items()}
+        self.assertEqual(c["Uid"], " ".join([str(UID)] * 4), r)
+        self.assertEqual(c["Gid"], " ".join([str(GID)] * 4), r)
+        self.assertEqual(c.get("Groups", ""), "", r)
+        for cap in ("CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            self.assertEqual(int(c[cap], 16), 0, (cap, r))
+        self.assertEqual(c["NoNewPrivs"], "1", r)
+        self.assertEqual(c["mem"], "denied", r)
+
     def test_identity_is_the_spec_uid_without_groups(self):
         c = self.probe("uid")
         self.assertEqual(c["uid"], f"{UID}:{GID}:none")
