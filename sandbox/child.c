@@ -121,6 +121,19 @@ static _noreturn_ void init_fail(const struct sandbox_plan *p, struct setup_repo
         _exit(EXIT_SETUP);
 }
 
+static int run_step(const struct sandbox_plan *p, enum setup_step id, setup_fn fn,
+                    struct setup_report *rep);
+
+/* The init's steps in order; the first failure is reported and ends it. */
+static void init_run(const struct sandbox_plan *p, const struct setup_entry *steps, size_t n)
+{
+        struct setup_report rep = { 0 };
+
+        for (size_t i = 0; i < n; i++)
+                if (run_step(p, steps[i].id, steps[i].apply, &rep) < 0)
+                        init_fail(p, &rep);
+}
+
 /* Run one setup step, with the test hook; fill rep on failure. */
 static int run_step(const struct sandbox_plan *p, enum setup_step id, setup_fn fn,
                     struct setup_report *rep)
@@ -262,7 +275,7 @@ static int cgroupns_apply(const struct sandbox_plan *p, char *what, size_t what_
  * namespace comes with the clone: the launcher moves the veth into it.) */
 static int netns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
-        if (!p->unshare_net)
+        if (p->spec->net != NET_NONE)
                 return 0;
         return unshare(CLONE_NEWNET) < 0 ? -errno : 0;
 }
@@ -651,22 +664,17 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
         close_inherited_fds(p);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         init_signals(&set);
-        const struct setup_entry *steps = p->spec->user_namespace ? init_steps_userns : init_steps;
-        size_t n_steps = p->spec->user_namespace ? ARRAY_SIZE(init_steps_userns)
-                                                 : ARRAY_SIZE(init_steps);
-
-        for (size_t i = 0; i < n_steps; i++)
-                if (run_step(p, steps[i].id, steps[i].apply, &rep) < 0)
-                        init_fail(p, &rep);
+        if (p->spec->user_namespace)
+                init_run(p, init_steps_userns, ARRAY_SIZE(init_steps_userns));
+        else
+                init_run(p, init_steps, ARRAY_SIZE(init_steps));
 
         /* We hold a copy of the launcher's memory: no process of the step
          * may ever read it. Non-dumpable before and after the change of
          * ids (which resets it to fs.suid_dumpable), and all of it before
          * the payload, which shares this memory until it execs, exists. */
         prctl(PR_SET_DUMPABLE, 0);
-        for (size_t i = 0; i < ARRAY_SIZE(init_drop_steps); i++)
-                if (run_step(p, init_drop_steps[i].id, init_drop_steps[i].apply, &rep) < 0)
-                        init_fail(p, &rep);
+        init_run(p, init_drop_steps, ARRAY_SIZE(init_drop_steps));
         prctl(PR_SET_DUMPABLE, 0);
         /* Changing credentials cleared the death signal: set it again, and
          * look whether the launcher died in between. */

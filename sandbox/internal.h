@@ -90,7 +90,6 @@ struct sandbox_plan {
         int *source_fds;             /* filled by the child: [0] the working folder,
                                       * [1 + i] spec->binds[i]; -1 until opened */
         struct net_child_config net;
-        bool unshare_net;            /* network "none": the init makes its own namespace */
         const void *bpf;
         size_t bpf_len;
         cap_t no_caps;               /* an empty capability set, for capset */

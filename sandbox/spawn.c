@@ -161,7 +161,6 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
         s->plan.spec = spec;
         s->plan.cap_last = sandbox_context_cap_last(c);
         s->plan.path_env = env_lookup(spec->envp, "PATH");
-        s->plan.unshare_net = spec->net == NET_NONE;
         /* In a user namespace the step is root without capabilities inside,
          * which is the spec's uid on the host (see write_id_maps). */
         s->plan.run_uid = spec->user_namespace ? 0 : spec->uid;
