@@ -78,3 +78,9 @@ int cg_read_u64(const char *ctrl, const char *rel, const char *file, const char 
 int cg_make_base(const struct hierarchy *h, char *err, size_t err_len);
 int cg_add_u64(struct cgroup_controller *c, const char *name, uint64_t v);
 uint64_t cg_cfs_quota_us(uint32_t cpu_millis);
+
+/* cgroup.c, for the pool: can made step cgroups be renamed (v1), and do it. */
+bool cg_can_rename(const struct cgroup_manager *m);
+int cg_step_rename(struct step_cgroup *s, const char *name);
+/* Free the memory and close the fds only: the directories stay. */
+void cg_step_free(struct step_cgroup *s);

@@ -274,7 +274,7 @@ int cgroup_detect_layout(enum cgroup_layout *ret, char *err, size_t err_len)
         return 0;
 }
 
-static void step_free(struct step_cgroup *s)
+void cg_step_free(struct step_cgroup *s)
 {
         if (!s)
                 return;
@@ -453,7 +453,7 @@ static void remove_leftovers(struct cgroup_manager *m)
                             (set.n > 0 || now_realtime_usec() >= born + YOUNG_EMPTY_USEC))
                                 (void)cgroup_step_destroy(s); /* best effort */
                         free(set.p);
-                        step_free(s);
+                        cg_step_free(s);
                 }
         free(locks.st);
         for (size_t hi = 0; hi < _CTRL_MAX; hi++)
@@ -569,6 +569,64 @@ int cgroup_step_create(struct cgroup_manager *m, const char *name, const struct 
                         return cg_fail(-errno, err, err_len, "cannot open %s: %m", full);
         }
         *ret = TAKE_PTR(s);
+        return 0;
+}
+
+bool cg_can_rename(const struct cgroup_manager *m)
+{
+        return m->layout != CGROUP_LAYOUT_V2;
+}
+
+static int rename_one(const struct hierarchy *h, const char *from, const char *to)
+{
+        char a[PATH_MAX], b[PATH_MAX];
+
+        snprintf(a, sizeof(a), "%s%s", h->mount, from);
+        snprintf(b, sizeof(b), "%s%s", h->mount, to);
+        return rename(a, b) < 0 ? -errno : 0;
+}
+
+/* The kernel renames a v1 cgroup within its parent (and refuses a name that
+ * exists); the directory keeps its inode, so its lock and limits stay. */
+int cg_step_rename(struct step_cgroup *s, const char *name)
+{
+        const struct cgroup_manager *m = s->m;
+        char *to[_CTRL_MAX] = { 0 };
+        struct cgroup *cg[_CTRL_MAX] = { 0 };
+        size_t done = 0;
+        int r = 0;
+
+        if (!cg_can_rename(m))
+                return -EOPNOTSUPP;
+        if (!step_id_valid(name))
+                return -EINVAL;
+        for (size_t i = 0; i < m->n_h && r == 0; i++) {
+                to[i] = cg_path_join(m->h[i].base, name);
+                cg[i] = to[i] ? cgroup_new_cgroup(to[i]) : NULL;
+                for (size_t c = 0; cg[i] && c < m->h[i].n_ctrls; c++)
+                        if (!cgroup_add_controller(cg[i], m->h[i].ctrls[c]))
+                                r = -ENOMEM;
+                if (!cg[i])
+                        r = -ENOMEM;
+        }
+        for (; r == 0 && done < m->n_h; done++)
+                r = rename_one(&m->h[done], s->path[done], to[done]);
+        if (r < 0) {
+                while (done-- > 0) /* back to the old name: the caller still owns it */
+                        (void)rename_one(&m->h[done], to[done], s->path[done]);
+                for (size_t i = 0; i < m->n_h; i++) {
+                        free(to[i]);
+                        if (cg[i])
+                                cgroup_free(&cg[i]);
+                }
+                return r;
+        }
+        for (size_t i = 0; i < m->n_h; i++) {
+                free(s->path[i]);
+                s->path[i] = to[i];
+                cgroup_free(&s->cg[i]);
+                s->cg[i] = cg[i];
+        }
         return 0;
 }
 
@@ -720,6 +778,6 @@ struct step_cgroup *cgroup_step_abandon(struct step_cgroup *cg)
         if (!cg)
                 return NULL;
         (void)cgroup_step_destroy(cg);
-        step_free(cg);
+        cg_step_free(cg);
         return NULL;
 }

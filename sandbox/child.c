@@ -46,7 +46,10 @@
  * namespace.
  *
  * After clone there is no allocation, stdio or syslog here: everything was
- * prepared in the parent (struct sandbox_plan).
+ * prepared in the parent (struct sandbox_plan). This is also what makes the
+ * clone safe in a launcher with threads (the daemon's cgroup worker): only
+ * the cloning thread is copied, and a lock another thread held at that
+ * moment (malloc's, stdio's, libcgroup's) stays held in the copy forever.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -12,6 +12,7 @@
 struct sandbox_context {
         enum cgroup_layout layout;
         struct cgroup_manager *cgroups; /* made on first use, or by prepare_cgroups */
+        struct cgroup_pool *pool;       /* a daemon's; NULL for `stepd exec` */
         int cap_last;
         char warning[256];
 };
@@ -70,10 +71,26 @@ int sandbox_context_prepare_cgroups(struct sandbox_context *c, char *err, size_t
         return cgroup_manager_new(&c->cgroups, err, err_len);
 }
 
+int sandbox_context_start_pool(struct sandbox_context *c, unsigned spares, char *err,
+                               size_t err_len)
+{
+        int r = sandbox_context_prepare_cgroups(c, err, err_len);
+
+        if (r < 0 || c->pool)
+                return r;
+        return cgroup_pool_new(c->cgroups, spares, &c->pool, err, err_len);
+}
+
+struct cgroup_pool *sandbox_context_pool(struct sandbox_context *c)
+{
+        return c->pool;
+}
+
 struct sandbox_context *sandbox_context_free(struct sandbox_context *c)
 {
         if (!c)
                 return NULL;
+        cgroup_pool_free(c->pool); /* before the manager its cgroups belong to */
         cgroup_manager_free(c->cgroups);
         free(c);
         return NULL;

@@ -116,5 +116,6 @@ int rlimits_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 
 /* context.c */
 struct cgroup_manager *sandbox_context_cgroups(struct sandbox_context *c); /* NULL before prepare */
+struct cgroup_pool *sandbox_context_pool(struct sandbox_context *c);       /* NULL: none */
 enum cgroup_layout sandbox_context_layout(const struct sandbox_context *c);
 int sandbox_context_cap_last(const struct sandbox_context *c);

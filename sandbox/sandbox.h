@@ -41,6 +41,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct sandbox_context *, sandbox_context_free);
  * happens at the first sandbox_spawn(); a daemon calls this at start, to
  * fail early and to clean up before it serves. Returns -errno, err. */
 int sandbox_context_prepare_cgroups(struct sandbox_context *c, char *err, size_t err_len);
+/* For a long-lived launcher: step cgroups made ahead (`spares` of them, with
+ * the limits of the last step) and removed behind, by a worker thread (see
+ * cgroup_pool_new). Prepares the cgroups first. A step's cgroup is then
+ * removed after sandbox_step_free() returns, not during it. */
+int sandbox_context_start_pool(struct sandbox_context *c, unsigned spares, char *err,
+                               size_t err_len);
 /* A condition the caller should log (e.g. the launcher could not be
  * protected from the OOM killer), or NULL. */
 const char *sandbox_context_warning(const struct sandbox_context *c);

@@ -42,6 +42,7 @@
 struct sandbox_step {
         struct sandbox_plan plan;
         struct step_cgroup *cgroup;
+        struct cgroup_pool *pool; /* the context's, borrowed: removes the cgroup */
         struct net_veth *veth;
         pid_t pid;
         int pidfd;
@@ -74,7 +75,7 @@ struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
                 syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
                 waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED);
         }
-        cgroup_step_abandon(s->cgroup);
+        cgroup_pool_release(s->pool, s->cgroup);
         net_veth_free(s->veth);
         plan_close_child_fds(&s->plan);
         if (s->plan.no_caps)
@@ -196,6 +197,10 @@ static int make_cgroup(struct sandbox_context *c, struct sandbox_step *s, char *
 
         if (r < 0)
                 return r;
+        s->pool = sandbox_context_pool(c);
+        /* a spare with these limits, or (none, or its rename failed) a new one */
+        if (s->pool && cgroup_pool_take(s->pool, spec->step_id, &spec->limits, &s->cgroup) == 0)
+                return 0;
         return cgroup_step_create(sandbox_context_cgroups(c), spec->step_id, &spec->limits,
                                   &s->cgroup, err, err_len);
 }

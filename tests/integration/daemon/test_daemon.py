@@ -129,6 +129,45 @@ class BasicTest(DaemonTest):
         self.assertIn(" project=demo peer_uid=0 ", audit[0])
         self.assertIn(" reason=exited exit_code=3 ", audit[0])
 
+    def test_step_cgroup_made_ahead_and_spares_removed_at_stop(self):
+        pid = self.d.proc.pid
+        bases = [os.path.dirname(p) for p in step_cgroups(pid, "x")]
+        self.assertTrue(bases)
+
+        def spares():
+            """{hierarchy base: {inode of each spare-<pid>-N}}"""
+            found = {}
+            for b in bases:
+                found[b] = {os.stat(os.path.join(b, n)).st_ino for n in os.listdir(b)
+                            if n.startswith("spare-%d-" % pid)}
+            return found
+
+        if not os.path.isdir("/sys/fs/cgroup/unified") and \
+                os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            self.skipTest("cgroup v2: no rename, so no spares (the worker only removes)")
+        with self.d.connect() as c:
+            self.assertExited(c.run(argv=["/bin/true"]))
+        # the first step told the pool its limits: spares follow, in every hierarchy
+        self.assertTrue(wait_until(lambda: all(spares().values()), timeout=10), spares())
+        before = spares()
+        with self.d.connect() as c:
+            req = c.request({"type": "run", "project": "demo", "argv": ["/bin/sleep", "5"]})
+            acc = c.recv()
+            self.assertEqual((acc["type"], acc["req"]), ("accepted", req), acc)
+            while c.recv()["type"] != "started":
+                pass
+            # the running step's cgroup, under its own id, is a spare made
+            # before it was asked for (same directory: same inode)
+            for path in step_cgroups(pid, acc["step"]):
+                self.assertIn(os.stat(path).st_ino, before[os.path.dirname(path)], path)
+                if path.startswith("/sys/fs/cgroup/memory/"):
+                    with open(os.path.join(path, "memory.limit_in_bytes")) as f:
+                        self.assertEqual(int(f.read()), 1 << 30)  # the default limit
+            c.request({"type": "cancel", "step": acc["step"]})
+        self.assertEqual(self.d.stop(), 0, self.d.log()[-3000:])
+        # a stopped daemon leaves no spare behind
+        self.assertEqual(spares(), {b: set() for b in bases})
+
     def test_exit_after_all_output(self):
         # A burst on both streams right before the process exits: every byte
         # must be sent before exit (the pipes are drained to EOF first).
