@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -44,6 +45,7 @@ struct cgroup_pool {
         size_t n_spares;
         struct step_cgroup **doomed; /* to remove */
         size_t n_doomed, cap_doomed;
+        uint64_t token;              /* random, per pool: names never meet another's */
         uint64_t seq;
         struct cgroup_pool_stats st;
 };
@@ -106,8 +108,8 @@ static bool work_one(struct cgroup_pool *p)
                 char name[64];
                 int r;
 
-                snprintf(name, sizeof(name), "spare-%d-%llu", (int)getpid(),
-                         (unsigned long long)++p->seq);
+                snprintf(name, sizeof(name), "spare-%d-%016llx-%llu", (int)getpid(),
+                         (unsigned long long)p->token, (unsigned long long)++p->seq);
                 pthread_mutex_unlock(&p->lock);
                 r = cgroup_step_create(p->m, name, &l, &cg, NULL, 0);
                 pthread_mutex_lock(&p->lock);
@@ -124,8 +126,10 @@ static bool work_one(struct cgroup_pool *p)
                 }
                 did = true;
         }
-        if (p->n_doomed > 0) {
-                struct step_cgroup *cg = p->doomed[--p->n_doomed];
+        if (p->n_doomed > 0) { /* oldest first */
+                struct step_cgroup *cg = p->doomed[0];
+
+                memmove(p->doomed, p->doomed + 1, --p->n_doomed * sizeof(*p->doomed));
 
                 pthread_mutex_unlock(&p->lock);
                 remove_now(p, cg, false);
@@ -160,6 +164,8 @@ int cgroup_pool_new(struct cgroup_manager *m, unsigned spares, struct cgroup_poo
         if (!p)
                 return cg_fail(-ENOMEM, err, err_len, "out of memory");
         p->m = m;
+        if (getrandom(&p->token, sizeof(p->token), 0) != sizeof(p->token))
+                p->token = now_monotonic_usec() ^ ((uint64_t)getpid() << 32);
         p->want = cg_can_rename(m) ? MIN(spares, (unsigned)SPARES_MAX) : 0;
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->wake, NULL);
@@ -213,9 +219,7 @@ int cgroup_pool_take(struct cgroup_pool *p, const char *name, const struct step_
                         cg = p->spares[i].cg;
                         p->spares[i] = p->spares[--p->n_spares];
                 }
-        if (cg)
-                p->st.taken++;
-        else
+        if (!cg)
                 p->st.missed++;
         p->target = *l;
         p->have_target = true;
@@ -229,6 +233,9 @@ int cgroup_pool_take(struct cgroup_pool *p, const char *name, const struct step_
                 cgroup_pool_release(p, cg);
                 return r;
         }
+        pthread_mutex_lock(&p->lock);
+        p->st.taken++;
+        pthread_mutex_unlock(&p->lock);
         *ret = cg;
         return 0;
 }

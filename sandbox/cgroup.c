@@ -609,11 +609,21 @@ int cg_step_rename(struct step_cgroup *s, const char *name)
                 if (!cg[i])
                         r = -ENOMEM;
         }
-        for (; r == 0 && done < m->n_h; done++)
+        for (; r == 0 && done < m->n_h; done++) {
                 r = rename_one(&m->h[done], s->path[done], to[done]);
+                if (r < 0)
+                        break; /* this one kept its old name */
+        }
         if (r < 0) {
-                while (done-- > 0) /* back to the old name: the caller still owns it */
-                        (void)rename_one(&m->h[done], to[done], s->path[done]);
+                /* Back to the old names; one that cannot go back is known
+                 * by its new name, so that removal finds every directory. */
+                while (done-- > 0)
+                        if (rename_one(&m->h[done], to[done], s->path[done]) < 0) {
+                                free(s->path[done]);
+                                s->path[done] = TAKE_PTR(to[done]);
+                                cgroup_free(&s->cg[done]);
+                                s->cg[done] = TAKE_PTR(cg[done]);
+                        }
                 for (size_t i = 0; i < m->n_h; i++) {
                         free(to[i]);
                         if (cg[i])
@@ -740,7 +750,10 @@ static int remove_dirs(struct step_cgroup *s)
 
                 if (!s->cg[k])
                         continue;
-                r = cg_errno(cgroup_delete_cgroup(s->cg[k], 0));
+                /* EMPTY_ONLY: a survivor makes it EBUSY (the caller kills
+                 * again) instead of moving it to the parent, out of the
+                 * step's limits */
+                r = cg_errno(cgroup_delete_cgroup_ext(s->cg[k], CGFLAG_DELETE_EMPTY_ONLY));
                 if (r < 0 && r != -ENOENT) {
                         ret = ret < 0 ? ret : r;
                         continue;

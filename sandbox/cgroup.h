@@ -76,8 +76,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct step_cgroup *, cgroup_step_abandon);
  * ~0.8 ms to make the four v1 directories with their limits (it re-reads
  * /proc/mounts for each directory and value) and ~0.3 ms to remove them.
  *
- * A spare is named `spare-<pid>-<n>` and locked like any step cgroup; it
- * becomes a step by a rename (v1 renames cgroups in place). v2 has no
+ * A spare is named `spare-<pid>-<random>-<n>` and locked like any step
+ * cgroup; it becomes a step by a rename (v1 renames cgroups in place). v2 has no
  * rename, so there the pool only removes. The caller's children must not
  * take locks the worker may hold at clone time: the sandbox's init and
  * payload allocate nothing after clone (see child.c). */

@@ -12,7 +12,8 @@
  *   sandbox_step_terminate()   → timeout/cancel: SIGTERM to everything, the init
  *                                waits kill_grace_ms, then SIGKILLs the rest
  *   sandbox_step_kill()        → SIGKILL the whole step now (backstop)
- *   sandbox_step_free()        → kills what is left, removes the cgroup
+ *   sandbox_step_free()        → kills what is left, removes the cgroup (with a
+ *                                pool: hands it to the pool's worker)
  *
  * When the pidfd fires, every process of the step is gone (the pid
  * namespace died with its init), so everything the step wrote is in the

@@ -408,9 +408,12 @@ static int daemon_setup(struct daemon *d)
                 return r;
         r = sandbox_context_new(&d->sandbox, err, sizeof(err));
         if (r >= 0)
-                r = sandbox_context_start_pool(d->sandbox, CGROUP_SPARES, err, sizeof(err));
+                r = sandbox_context_prepare_cgroups(d->sandbox, err, sizeof(err));
         if (r < 0)
                 return log_errno(r, "event=fatal sandbox: %s", err);
+        if (sandbox_context_start_pool(d->sandbox, CGROUP_SPARES, err, sizeof(err)) < 0)
+                log_warning("event=sandbox-warning no cgroup pool (each step makes and removes "
+                            "its own): %s", err);
         const char *warn = sandbox_context_warning(d->sandbox);
         if (warn)
                 log_warning("event=sandbox-warning %s", warn);

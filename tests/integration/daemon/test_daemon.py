@@ -138,8 +138,13 @@ class BasicTest(DaemonTest):
             """{hierarchy base: {inode of each spare-<pid>-N}}"""
             found = {}
             for b in bases:
-                found[b] = {os.stat(os.path.join(b, n)).st_ino for n in os.listdir(b)
-                            if n.startswith("spare-%d-" % pid)}
+                found[b] = set()
+                for n in os.listdir(b):
+                    if n.startswith("spare-%d-" % pid):
+                        try:
+                            found[b].add(os.stat(os.path.join(b, n)).st_ino)
+                        except FileNotFoundError:
+                            pass  # taken or removed meanwhile
             return found
 
         if not os.path.isdir("/sys/fs/cgroup/unified") and \

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,8 +40,15 @@ static unsigned count_spares(size_t i, const char *file, const char *value)
                 if (!file) {
                         n++;
                 } else {
-                        _cleanup_free_ char *v = read_file(dir, file);
-                        n += strcmp(v, value) == 0;
+                        /* a spare the worker is removing right now is skipped */
+                        _cleanup_free_ char *v = NULL;
+                        char path[1400];
+
+                        snprintf(path, sizeof(path), "%s/%s", dir, file);
+                        if (read_full_file(path, &v, NULL) == 0) {
+                                v[strcspn(v, "\n")] = 0;
+                                n += strcmp(v, value) == 0;
+                        }
                 }
         }
         closedir(d);
@@ -238,12 +246,47 @@ START_TEST(without_a_pool_release_removes_now)
 }
 END_TEST
 
+START_TEST(take_onto_a_taken_name_leaves_it_alone)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        _cleanup_(cgroup_pool_freep) struct cgroup_pool *p = pool(m, 1);
+        struct step_limits l = { .pids_max = 11 };
+        struct step_cgroup *s = NULL;
+        char name[64], foreign[1024], dir[1024];
+
+        if (is_v2())
+                return; /* no spares on v2 (see spare_becomes_the_step) */
+        name_for(name, sizeof(name), "pool-taken");
+        ck_assert_int_eq(cgroup_pool_take(p, name, &l, &s), -EAGAIN);
+        wait_spares(p, 1);
+        /* someone else's cgroup has the name in the pids hierarchy only */
+        step_dir(1, name, foreign, sizeof(foreign));
+        ck_assert_int_eq(mkdir(foreign, 0755), 0);
+        ck_assert_int_eq(cgroup_pool_take(p, name, &l, &s), -EEXIST);
+        ck_assert_ptr_null(s);
+        /* once the spare is removed, the foreign cgroup is still there, and
+         * the memory hierarchy's rename was undone */
+        for (int t = 0; t < 5000; t++) {
+                struct cgroup_pool_stats st;
+
+                cgroup_pool_stats(p, &st);
+                if (st.removed >= 1)
+                        break;
+                usleep(1000);
+        }
+        ck_assert_msg(dir_exists(foreign), "%s was moved or removed", foreign);
+        step_dir(0, name, dir, sizeof(dir));
+        ck_assert_msg(!dir_exists(dir), "%s left behind", dir);
+        ck_assert_int_eq(rmdir(foreign), 0);
+}
+END_TEST
+
 int main(void)
 {
         const TTest *const tests[] = {
                 spare_becomes_the_step, other_limits_never_get_a_spare,
                 release_of_a_made_step_removes_it, free_removes_spares_and_pending,
-                without_a_pool_release_removes_now,
+                without_a_pool_release_removes_now, take_onto_a_taken_name_leaves_it_alone,
         };
         Suite *s = suite_create("sandbox-cgroup-pool");
         TCase *tc = tcase_create("kernel");
