@@ -73,20 +73,19 @@ static int doom(struct cgroup_pool *p, struct step_cgroup *cg)
         return 0;
 }
 
-static void remove_now(struct cgroup_pool *p, struct step_cgroup *cg, bool locked)
+/* Remove and free cg, without the lock held; counted when there is a pool. */
+static void remove_now(struct cgroup_pool *p, struct step_cgroup *cg)
 {
         int r = cgroup_step_destroy(cg);
 
         cg_step_free(cg);
         if (!p)
                 return;
-        if (!locked)
-                pthread_mutex_lock(&p->lock);
+        pthread_mutex_lock(&p->lock);
         p->st.removed++;
         if (r < 0)
                 p->st.failed++;
-        if (!locked)
-                pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&p->lock);
 }
 
 /* One unit of work, with the lock held on entry and exit; false: nothing to do. */
@@ -121,7 +120,7 @@ static bool work_one(struct cgroup_pool *p)
                         p->st.made++;
                 } else if (doom(p, cg) < 0) {
                         pthread_mutex_unlock(&p->lock);
-                        remove_now(p, cg, false);
+                        remove_now(p, cg);
                         pthread_mutex_lock(&p->lock);
                 }
                 did = true;
@@ -132,7 +131,7 @@ static bool work_one(struct cgroup_pool *p)
                 memmove(p->doomed, p->doomed + 1, --p->n_doomed * sizeof(*p->doomed));
 
                 pthread_mutex_unlock(&p->lock);
-                remove_now(p, cg, false);
+                remove_now(p, cg);
                 pthread_mutex_lock(&p->lock);
                 did = true;
         }
@@ -195,9 +194,9 @@ struct cgroup_pool *cgroup_pool_free(struct cgroup_pool *p)
         pthread_mutex_unlock(&p->lock);
         pthread_join(p->thread, NULL);
         for (size_t i = 0; i < p->n_spares; i++)
-                remove_now(p, p->spares[i].cg, true);
+                remove_now(p, p->spares[i].cg);
         for (size_t i = 0; i < p->n_doomed; i++)
-                remove_now(p, p->doomed[i], true);
+                remove_now(p, p->doomed[i]);
         free(p->doomed);
         pthread_cond_destroy(&p->wake);
         pthread_mutex_destroy(&p->lock);
@@ -247,7 +246,7 @@ void cgroup_pool_release(struct cgroup_pool *p, struct step_cgroup *cg)
         if (!cg)
                 return;
         if (!p) {
-                remove_now(NULL, cg, false);
+                remove_now(NULL, cg);
                 return;
         }
         pthread_mutex_lock(&p->lock);
@@ -256,11 +255,15 @@ void cgroup_pool_release(struct cgroup_pool *p, struct step_cgroup *cg)
                 pthread_cond_signal(&p->wake);
         pthread_mutex_unlock(&p->lock);
         if (r < 0)
-                remove_now(p, cg, false);
+                remove_now(p, cg);
 }
 
 void cgroup_pool_stats(struct cgroup_pool *p, struct cgroup_pool_stats *ret)
 {
+        if (!p) {
+                *ret = (struct cgroup_pool_stats){ 0 };
+                return;
+        }
         pthread_mutex_lock(&p->lock);
         *ret = p->st;
         ret->spares = (unsigned)p->n_spares;

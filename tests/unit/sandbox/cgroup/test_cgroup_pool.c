@@ -55,17 +55,35 @@ static unsigned count_spares(size_t i, const char *file, const char *value)
         return n;
 }
 
-static void wait_spares(struct cgroup_pool *p, unsigned want)
+/* Wait (5 s at most) until the pool's stats satisfy ok. */
+static void wait_stats(struct cgroup_pool *p, bool (*ok)(const struct cgroup_pool_stats *, unsigned),
+                       unsigned want, const char *what)
 {
         struct cgroup_pool_stats st = { 0 };
 
         for (int i = 0; i < 5000; i++) {
                 cgroup_pool_stats(p, &st);
-                if (st.spares == want)
+                if (ok(&st, want))
                         return;
                 usleep(1000);
         }
-        ck_abort_msg("pool has %u spares, want %u", st.spares, want);
+        ck_abort_msg("pool: %s never reached %u (spares %u, removed %llu)", what, want, st.spares,
+                     (unsigned long long)st.removed);
+}
+
+static bool spares_are(const struct cgroup_pool_stats *st, unsigned want)
+{
+        return st->spares == want;
+}
+
+static bool removed_at_least(const struct cgroup_pool_stats *st, unsigned want)
+{
+        return st->removed >= want;
+}
+
+static void wait_spares(struct cgroup_pool *p, unsigned want)
+{
+        wait_stats(p, spares_are, want, "spares");
 }
 
 static bool wait_gone(const char *name)
@@ -266,14 +284,7 @@ START_TEST(take_onto_a_taken_name_leaves_it_alone)
         ck_assert_ptr_null(s);
         /* once the spare is removed, the foreign cgroup is still there, and
          * the memory hierarchy's rename was undone */
-        for (int t = 0; t < 5000; t++) {
-                struct cgroup_pool_stats st;
-
-                cgroup_pool_stats(p, &st);
-                if (st.removed >= 1)
-                        break;
-                usleep(1000);
-        }
+        wait_stats(p, removed_at_least, 1, "removed");
         ck_assert_msg(dir_exists(foreign), "%s was moved or removed", foreign);
         step_dir(0, name, dir, sizeof(dir));
         ck_assert_msg(!dir_exists(dir), "%s left behind", dir);
