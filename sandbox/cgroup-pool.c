@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "sandbox/worker.h"
 
 #define SPARES_MAX 16
 
@@ -33,10 +33,7 @@ struct spare {
 
 struct cgroup_pool {
         struct cgroup_manager *m;
-        pthread_t thread;
-        pthread_mutex_t lock;
-        pthread_cond_t wake;
-        bool stop;
+        struct worker w;             /* w.lock guards the rest */
         unsigned want;
         bool have_target;            /* a take has said which limits */
         struct step_limits target;
@@ -81,11 +78,11 @@ static void remove_now(struct cgroup_pool *p, struct step_cgroup *cg)
         cg_step_free(cg);
         if (!p)
                 return;
-        pthread_mutex_lock(&p->lock);
+        pthread_mutex_lock(&p->w.lock);
         p->st.removed++;
         if (r < 0)
                 p->st.failed++;
-        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&p->w.lock);
 }
 
 /* One unit of work, with the lock held on entry and exit; false: nothing to do. */
@@ -109,9 +106,9 @@ static bool work_one(struct cgroup_pool *p)
 
                 snprintf(name, sizeof(name), "spare-%d-%016llx-%llu", (int)getpid(),
                          (unsigned long long)p->token, (unsigned long long)++p->seq);
-                pthread_mutex_unlock(&p->lock);
+                pthread_mutex_unlock(&p->w.lock);
                 r = cgroup_step_create(p->m, name, &l, &cg, NULL, 0);
-                pthread_mutex_lock(&p->lock);
+                pthread_mutex_lock(&p->w.lock);
                 if (r < 0) {
                         p->make_failed = true;
                         p->st.failed++;
@@ -119,9 +116,9 @@ static bool work_one(struct cgroup_pool *p)
                         p->spares[p->n_spares++] = (struct spare){ cg, l };
                         p->st.made++;
                 } else if (doom(p, cg) < 0) {
-                        pthread_mutex_unlock(&p->lock);
+                        pthread_mutex_unlock(&p->w.lock);
                         remove_now(p, cg);
-                        pthread_mutex_lock(&p->lock);
+                        pthread_mutex_lock(&p->w.lock);
                 }
                 did = true;
         }
@@ -130,9 +127,9 @@ static bool work_one(struct cgroup_pool *p)
 
                 memmove(p->doomed, p->doomed + 1, --p->n_doomed * sizeof(*p->doomed));
 
-                pthread_mutex_unlock(&p->lock);
+                pthread_mutex_unlock(&p->w.lock);
                 remove_now(p, cg);
-                pthread_mutex_lock(&p->lock);
+                pthread_mutex_lock(&p->w.lock);
                 did = true;
         }
         return did;
@@ -142,11 +139,11 @@ static void *worker(void *arg)
 {
         struct cgroup_pool *p = arg;
 
-        pthread_mutex_lock(&p->lock);
-        while (!p->stop)
-                if (!work_one(p) && !p->stop)
-                        pthread_cond_wait(&p->wake, &p->lock);
-        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_lock(&p->w.lock);
+        while (!p->w.stop)
+                if (!work_one(p) && !p->w.stop)
+                        pthread_cond_wait(&p->w.wake, &p->w.lock);
+        pthread_mutex_unlock(&p->w.lock);
         return NULL;
 }
 
@@ -154,7 +151,6 @@ int cgroup_pool_new(struct cgroup_manager *m, unsigned spares, struct cgroup_poo
                     char *err, size_t err_len)
 {
         struct cgroup_pool *p;
-        sigset_t all, old;
         int r;
 
         if (!m || !ret)
@@ -166,20 +162,11 @@ int cgroup_pool_new(struct cgroup_manager *m, unsigned spares, struct cgroup_poo
         if (getrandom(&p->token, sizeof(p->token), 0) != sizeof(p->token))
                 p->token = now_monotonic_usec() ^ ((uint64_t)getpid() << 32);
         p->want = cg_can_rename(m) ? MIN(spares, (unsigned)SPARES_MAX) : 0;
-        pthread_mutex_init(&p->lock, NULL);
-        pthread_cond_init(&p->wake, NULL);
-        /* The worker takes no signal: they stay for the caller's signalfd. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        r = -pthread_create(&p->thread, NULL, worker, p);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        r = worker_start(&p->w, worker, p, "stepd-cgroups");
         if (r < 0) {
-                pthread_cond_destroy(&p->wake);
-                pthread_mutex_destroy(&p->lock);
                 free(p);
                 return cg_fail(r, err, err_len, "cannot start the cgroup worker: %s", strerror(-r));
         }
-        (void)pthread_setname_np(p->thread, "stepd-cgroups");
         *ret = p;
         return 0;
 }
@@ -188,18 +175,12 @@ struct cgroup_pool *cgroup_pool_free(struct cgroup_pool *p)
 {
         if (!p)
                 return NULL;
-        pthread_mutex_lock(&p->lock);
-        p->stop = true;
-        pthread_cond_signal(&p->wake);
-        pthread_mutex_unlock(&p->lock);
-        pthread_join(p->thread, NULL);
+        worker_stop(&p->w);
         for (size_t i = 0; i < p->n_spares; i++)
                 remove_now(p, p->spares[i].cg);
         for (size_t i = 0; i < p->n_doomed; i++)
                 remove_now(p, p->doomed[i]);
         free(p->doomed);
-        pthread_cond_destroy(&p->wake);
-        pthread_mutex_destroy(&p->lock);
         free(p);
         return NULL;
 }
@@ -212,7 +193,7 @@ int cgroup_pool_take(struct cgroup_pool *p, const char *name, const struct step_
 
         if (!p || !name || !l || !ret)
                 return -EINVAL;
-        pthread_mutex_lock(&p->lock);
+        pthread_mutex_lock(&p->w.lock);
         for (size_t i = 0; i < p->n_spares && !cg; i++)
                 if (same_limits(&p->spares[i].l, l)) {
                         cg = p->spares[i].cg;
@@ -223,8 +204,8 @@ int cgroup_pool_take(struct cgroup_pool *p, const char *name, const struct step_
         p->target = *l;
         p->have_target = true;
         p->make_failed = false;
-        pthread_cond_signal(&p->wake);
-        pthread_mutex_unlock(&p->lock);
+        pthread_cond_signal(&p->w.wake);
+        pthread_mutex_unlock(&p->w.lock);
         if (!cg)
                 return -EAGAIN;
         r = cg_step_rename(cg, name);
@@ -232,9 +213,9 @@ int cgroup_pool_take(struct cgroup_pool *p, const char *name, const struct step_
                 cgroup_pool_release(p, cg);
                 return r;
         }
-        pthread_mutex_lock(&p->lock);
+        pthread_mutex_lock(&p->w.lock);
         p->st.taken++;
-        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&p->w.lock);
         *ret = cg;
         return 0;
 }
@@ -249,11 +230,11 @@ void cgroup_pool_release(struct cgroup_pool *p, struct step_cgroup *cg)
                 remove_now(NULL, cg);
                 return;
         }
-        pthread_mutex_lock(&p->lock);
-        r = p->stop ? -ESHUTDOWN : doom(p, cg);
+        pthread_mutex_lock(&p->w.lock);
+        r = p->w.stop ? -ESHUTDOWN : doom(p, cg);
         if (r == 0)
-                pthread_cond_signal(&p->wake);
-        pthread_mutex_unlock(&p->lock);
+                pthread_cond_signal(&p->w.wake);
+        pthread_mutex_unlock(&p->w.lock);
         if (r < 0)
                 remove_now(p, cg);
 }
@@ -264,8 +245,8 @@ void cgroup_pool_stats(struct cgroup_pool *p, struct cgroup_pool_stats *ret)
                 *ret = (struct cgroup_pool_stats){ 0 };
                 return;
         }
-        pthread_mutex_lock(&p->lock);
+        pthread_mutex_lock(&p->w.lock);
         *ret = p->st;
         ret->spares = (unsigned)p->n_spares;
-        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&p->w.lock);
 }

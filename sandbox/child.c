@@ -8,7 +8,8 @@
  *            socket.
  *   init     born by clone3() into new pid, mount, ipc, uts (and optionally
  *            user; for a bridge, network) namespaces: pid 1 of the step.
- *            Makes its own network namespace (network "none"), builds its
+ *            Enters a spare network namespace the launcher made ahead, or
+ *            makes its own (network "none"), builds its
  *            file system while the parent makes the cgroup (in a user
  *            namespace it first waits for "go": its id maps), waits for the
  *            parent's "go" (cgroup made, id maps and veth done), moves itself
@@ -269,18 +270,28 @@ static int cgroupns_apply(const struct sandbox_plan *p, char *what, size_t what_
         return unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0;
 }
 
-/* Network "none": our own namespace with only lo. Made here rather than
- * by the launcher's clone, so that its cost is ours, not the launcher's
- * (the supervisor's one thread). On v1 without a user namespace it is
- * made while the launcher makes the cgroup, so, like the early mounts, its
- * kernel memory is charged to the launcher's cgroup; on v2 we were cloned
- * into the step's. (A bridge's
+/* Network "none": a namespace of our own with only lo, up. A daemon hands
+ * us a spare its worker made ahead (net.h: netns_pool), given to no other
+ * step; its kernel memory stays charged to the launcher's cgroup, which
+ * made it. Otherwise it is made here rather than by the launcher's clone,
+ * so that its cost (~1 ms of kernel work) is ours, not the launcher's. On
+ * v1 without a user namespace it is made while the launcher makes the
+ * cgroup, so, like the early mounts, its kernel memory is charged to the
+ * launcher's cgroup too; on v2 we were cloned into the step's. (A bridge's
  * namespace comes with the clone: the launcher moves the veth into it.) */
 static int netns_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
+        int r;
+
         if (p->spec->net != NET_NONE)
                 return 0;
-        return unshare(CLONE_NEWNET) < 0 ? -errno : 0;
+        if (p->netns_fd < 0)
+                return unshare(CLONE_NEWNET) < 0 ? -errno : 0;
+        /* a spare, made ahead by the launcher's worker (net.h: netns_pool) */
+        snprintf(what, what_len, "spare namespace");
+        r = setns(p->netns_fd, CLONE_NEWNET) < 0 ? -errno : 0;
+        close(p->netns_fd);
+        return r;
 }
 
 static int hostname_apply(const struct sandbox_plan *p, char *what, size_t what_len)
@@ -642,7 +653,7 @@ static int cmp_int(const void *a, const void *b)
  * fd of the launcher (client sockets, other steps' pipes) but the plan's. */
 static void close_inherited_fds(const struct sandbox_plan *p)
 {
-        int keep[4] = { p->sync_fd, p->stdin_fd, p->stdout_fd, p->stderr_fd };
+        int keep[5] = { p->sync_fd, p->stdin_fd, p->stdout_fd, p->stderr_fd, p->netns_fd };
         size_t n = ARRAY_SIZE(keep);
         unsigned from = 3; /* 0-2 stay: new fds must not land there before stdio is set */
 

@@ -13,6 +13,7 @@ struct sandbox_context {
         enum cgroup_layout layout;
         struct cgroup_manager *cgroups; /* made on first use, or by prepare_cgroups */
         struct cgroup_pool *pool;       /* a daemon's; NULL for `stepd exec` */
+        struct netns_pool *netns_pool;  /* likewise */
         int cap_last;
         char warning[256];
 };
@@ -86,11 +87,25 @@ struct cgroup_pool *sandbox_context_pool(struct sandbox_context *c)
         return c->pool;
 }
 
+int sandbox_context_start_netns_pool(struct sandbox_context *c, unsigned spares, char *err,
+                                     size_t err_len)
+{
+        if (c->netns_pool)
+                return 0;
+        return netns_pool_new(spares, &c->netns_pool, err, err_len);
+}
+
+struct netns_pool *sandbox_context_netns_pool(struct sandbox_context *c)
+{
+        return c->netns_pool;
+}
+
 struct sandbox_context *sandbox_context_free(struct sandbox_context *c)
 {
         if (!c)
                 return NULL;
         cgroup_pool_free(c->pool); /* before the manager its cgroups belong to */
+        netns_pool_free(c->netns_pool);
         cgroup_manager_free(c->cgroups);
         free(c);
         return NULL;

@@ -90,6 +90,7 @@ struct sandbox_plan {
         int *source_fds;             /* filled by the child: [0] the working folder,
                                       * [1 + i] spec->binds[i]; -1 until opened */
         struct net_child_config net;
+        int netns_fd;                /* a spare network namespace to enter, or -1: make one */
         const void *bpf;
         size_t bpf_len;
         cap_t no_caps;               /* an empty capability set, for capset */
@@ -117,5 +118,6 @@ int rlimits_apply(const struct sandbox_plan *p, char *what, size_t what_len);
 /* context.c */
 struct cgroup_manager *sandbox_context_cgroups(struct sandbox_context *c); /* NULL before prepare */
 struct cgroup_pool *sandbox_context_pool(struct sandbox_context *c);       /* NULL: none */
+struct netns_pool *sandbox_context_netns_pool(struct sandbox_context *c);  /* NULL: none */
 enum cgroup_layout sandbox_context_layout(const struct sandbox_context *c);
 int sandbox_context_cap_last(const struct sandbox_context *c);

@@ -9,6 +9,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/macro.h"
@@ -38,3 +39,28 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct net_veth *, net_veth_free);
 /* Child, in its own network namespace: lo up; for bridge also eth0.
  * what: the interface it failed on. */
 int net_apply(const struct net_child_config *cfg, char *what, size_t what_len);
+
+/* Network namespaces made ahead (netns-pool.c), for a long-lived launcher.
+ * Making a step's namespace is ~1 ms of kernel work (sysctl tables, lo)
+ * that would otherwise sit in every launch of a "none" step, in its init.
+ * A worker thread keeps `spares` (at most 16) fresh namespaces with lo up,
+ * made when a CPU is idle; a step's init enters one with setns() instead of
+ * making its own. Each is given to one step only and dies with it: the
+ * isolation is the same as the init's own unshare. What differs is who
+ * pays: a spare's kernel memory is charged to the launcher's cgroup (on v2,
+ * an init's own would be charged to the step's). Not for steps in a user
+ * namespace (their init may enter only a namespace owned by their own user
+ * namespace). */
+struct netns_pool;
+struct netns_pool_stats {
+        uint64_t made, taken, missed, failed;
+        unsigned spares;  /* ready now */
+};
+int netns_pool_new(unsigned spares, struct netns_pool **ret, char *err, size_t err_len);
+/* Closes the spares (their namespaces go) and stops the worker. */
+struct netns_pool *netns_pool_free(struct netns_pool *p);
+/* An O_CLOEXEC fd of a fresh namespace, now the caller's; -EAGAIN: none
+ * ready, or the worker holds the lock (never waits for it; the worker makes
+ * more), -EINVAL: no pool. */
+int netns_pool_take(struct netns_pool *p);
+void netns_pool_stats(struct netns_pool *p, struct netns_pool_stats *ret);

@@ -48,6 +48,12 @@ int sandbox_context_prepare_cgroups(struct sandbox_context *c, char *err, size_t
  * removed after sandbox_step_free() returns, not during it. */
 int sandbox_context_start_pool(struct sandbox_context *c, unsigned spares, char *err,
                                size_t err_len);
+/* For a long-lived launcher: network namespaces made ahead by a worker
+ * thread (`spares` of them, lo up), which steps with network "none" and no
+ * user namespace enter instead of making their own (see netns_pool_new).
+ * Returns -errno, err. */
+int sandbox_context_start_netns_pool(struct sandbox_context *c, unsigned spares, char *err,
+                                     size_t err_len);
 /* A condition the caller should log (e.g. the launcher could not be
  * protected from the OOM killer), or NULL. */
 const char *sandbox_context_warning(const struct sandbox_context *c);

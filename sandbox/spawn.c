@@ -64,6 +64,7 @@ static void plan_close_child_fds(struct sandbox_plan *p)
         p->stdout_fd = safe_close(p->stdout_fd);
         p->stderr_fd = safe_close(p->stderr_fd);
         p->stdin_fd = safe_close(p->stdin_fd);
+        p->netns_fd = safe_close(p->netns_fd);
 }
 
 struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
@@ -98,6 +99,7 @@ static struct sandbox_step *step_alloc(void)
                 return NULL;
         s->pidfd = s->sync_fd = s->stdout_fd = s->stderr_fd = -1;
         s->plan.sync_fd = s->plan.stdin_fd = s->plan.stdout_fd = s->plan.stderr_fd = -1;
+        s->plan.netns_fd = -1;
         s->plan.fail_step = -1;
         return s;
 }
@@ -186,6 +188,12 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
                 s->plan.bpf = spec->seccomp->bpf;
                 s->plan.bpf_len = spec->seccomp->bpf_len;
         }
+        /* a spare network namespace, if one is ready: else the init makes one */
+        if (spec->net == NET_NONE && !spec->user_namespace) {
+                int fd = netns_pool_take(sandbox_context_netns_pool(c));
+
+                s->plan.netns_fd = fd >= 0 ? fd : -1;
+        }
         return net_prepare(spec, &s->plan.net, err, err_len);
 }
 
@@ -217,8 +225,9 @@ static int do_clone(struct sandbox_step *s)
         long pid;
 
         /* A bridge's veth goes into the namespace right after the clone;
-         * "none" leaves making it (~0.5 ms of kernel work) to the init,
-         * off the launcher's thread (see child.c: netns_apply). */
+         * "none" leaves entering a spare, or making one (~1 ms of kernel
+         * work), to the init, off the launcher's thread (see child.c:
+         * netns_apply). */
         if (spec->net == NET_BRIDGE)
                 args.flags |= CLONE_NEWNET;
         if (spec->user_namespace)

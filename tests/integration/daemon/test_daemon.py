@@ -173,6 +173,83 @@ class BasicTest(DaemonTest):
         # a stopped daemon leaves no spare behind
         self.assertEqual(spares(), {b: set() for b in bases})
 
+    def test_network_none_step_enters_a_spare_namespace(self):
+        pid = self.d.proc.pid
+        host_ns = os.stat("/proc/%d/ns/net" % pid).st_ino
+
+        def spares():
+            """inodes of the network namespaces the daemon holds, but its own"""
+            found = set()
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except FileNotFoundError:
+                    continue
+                if target.startswith("net:["):
+                    found.add(int(target[5:-1]))
+            return found - {host_ns}
+
+        # a listener on the host's loopback that no step may reach
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(4)
+        self.addCleanup(lsock.close)
+        port = lsock.getsockname()[1]
+        probe = ("import os, socket, sys, time\n"
+                 "print(os.stat('/proc/self/ns/net').st_ino)\n"
+                 "print(sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))\n"
+                 "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
+                 "c = socket.create_connection(l.getsockname(), timeout=5); print('lo ok')\n"
+                 "try:\n"
+                 "    socket.create_connection(('127.0.0.1', %d), timeout=2); print('host reached')\n"
+                 "except OSError as e:\n"
+                 "    print('host refused')\n"
+                 "sys.stdout.flush(); time.sleep(60)\n" % port)
+
+        def start(c):
+            """Start the probe; its namespace and report, while it runs (a
+            namespace's inode number is unique only while it lives)."""
+            req = c.request({"type": "run", "project": "demo", "argv": [PY, "-c", probe]})
+            out = b""
+            while out.count(b"\n") < 4:
+                ev = c.recv()
+                self.assertIsNotNone(ev, out)
+                self.assertNotEqual(ev["type"], "exit", ev)
+                if ev["type"] == "accepted":
+                    self.assertEqual(ev["req"], req, ev)
+                    step = ev["step"]
+                elif ev["type"] == "output":
+                    out += base64.b64decode(ev["data"])
+            lines = out.decode().split("\n")
+            return step, int(lines[0]), lines[1:4]
+
+        self.assertTrue(wait_until(lambda: len(spares()) == 4, timeout=10), spares())
+        before = spares()
+        with self.d.connect() as c1, self.d.connect() as c2:
+            step1, ns1, report1 = start(c1)
+            held = spares()
+            step2, ns2, report2 = start(c2)
+            # each made ahead by the daemon, then given to its step only:
+            # the daemon no longer holds it, and two live steps never share
+            self.assertIn(ns1, before)
+            self.assertNotIn(ns1, held)
+            self.assertNotEqual(ns1, ns2)
+            self.assertNotIn(host_ns, (ns1, ns2))
+            self.assertNotIn(ns1, spares())
+            self.assertNotIn(ns2, spares())
+            # what network "none" promises: lo only, up; the host unreachable
+            for report in (report1, report2):
+                self.assertEqual(report, ["['lo']", "lo ok", "host refused"])
+            c1.request({"type": "cancel", "step": step1})
+            c2.request({"type": "cancel", "step": step2})
+        # the daemon keeps its spares and nothing else, step after step
+        for _ in range(3):
+            with self.d.connect() as c:
+                self.assertExited(c.run(argv=["/bin/true"]))
+        self.assertTrue(wait_until(lambda: len(spares()) == 4, timeout=10), spares())
+        time.sleep(0.2)
+        self.assertEqual(len(spares()), 4)
+
     def test_exit_after_all_output(self):
         # A burst on both streams right before the process exits: every byte
         # must be sent before exit (the pipes are drained to EOF first).
