@@ -48,6 +48,8 @@ struct step_cgroup {
         struct cgroup_manager *m;        /* borrowed: the manager outlives its steps */
         struct cgroup *cg[_CTRL_MAX];    /* per hierarchy; NULL once removed (or never made) */
         char *path[_CTRL_MAX];           /* relative to the hierarchy's mount */
+        bool renamed[_CTRL_MAX];         /* cg[] still has the name before a rename:
+                                          * cg_object() makes it anew before use */
         int fd[_CTRL_MAX];               /* the step directory, POSIX-locked: "alive" */
         int clone_fd;                    /* v2: O_PATH of the directory, for CLONE_INTO_CGROUP */
 };

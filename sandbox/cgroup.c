@@ -587,12 +587,15 @@ static int rename_one(const struct hierarchy *h, const char *from, const char *t
 }
 
 /* The kernel renames a v1 cgroup within its parent (and refuses a name that
- * exists); the directory keeps its inode, so its lock and limits stay. */
+ * exists); the directory keeps its inode, so its lock and limits stay.
+ * Only the directories and paths change here: libcgroup's objects for the
+ * new names are made when first needed (cg_object), which for a pooled
+ * cgroup is its removal, on the pool's worker. Each is a few KiB of calloc,
+ * on the launcher's thread in the middle of a launch otherwise. */
 int cg_step_rename(struct step_cgroup *s, const char *name)
 {
         const struct cgroup_manager *m = s->m;
         char *to[_CTRL_MAX] = { 0 };
-        struct cgroup *cg[_CTRL_MAX] = { 0 };
         size_t done = 0;
         int r = 0;
 
@@ -602,11 +605,7 @@ int cg_step_rename(struct step_cgroup *s, const char *name)
                 return -EINVAL;
         for (size_t i = 0; i < m->n_h && r == 0; i++) {
                 to[i] = cg_path_join(m->h[i].base, name);
-                cg[i] = to[i] ? cgroup_new_cgroup(to[i]) : NULL;
-                for (size_t c = 0; cg[i] && c < m->h[i].n_ctrls; c++)
-                        if (!cgroup_add_controller(cg[i], m->h[i].ctrls[c]))
-                                r = -ENOMEM;
-                if (!cg[i])
+                if (!to[i])
                         r = -ENOMEM;
         }
         for (; r == 0 && done < m->n_h; done++) {
@@ -621,23 +620,40 @@ int cg_step_rename(struct step_cgroup *s, const char *name)
                         if (rename_one(&m->h[done], to[done], s->path[done]) < 0) {
                                 free(s->path[done]);
                                 s->path[done] = TAKE_PTR(to[done]);
-                                cgroup_free(&s->cg[done]);
-                                s->cg[done] = TAKE_PTR(cg[done]);
+                                s->renamed[done] = true;
                         }
-                for (size_t i = 0; i < m->n_h; i++) {
+                for (size_t i = 0; i < m->n_h; i++)
                         free(to[i]);
-                        if (cg[i])
-                                cgroup_free(&cg[i]);
-                }
                 return r;
         }
         for (size_t i = 0; i < m->n_h; i++) {
                 free(s->path[i]);
                 s->path[i] = to[i];
-                cgroup_free(&s->cg[i]);
-                s->cg[i] = cg[i];
+                s->renamed[i] = true;
         }
         return 0;
+}
+
+/* libcgroup's object for hierarchy i, under the current name; NULL when
+ * the directory is gone (or never made), or when out of memory (then the
+ * old object stays, and a later call tries again). */
+static struct cgroup *cg_object(struct step_cgroup *s, size_t i)
+{
+        const struct hierarchy *h = &s->m->h[i];
+        struct cgroup *cg;
+
+        if (!s->cg[i] || !s->renamed[i])
+                return s->cg[i];
+        cg = cgroup_new_cgroup(s->path[i]);
+        for (size_t c = 0; cg && c < h->n_ctrls; c++)
+                if (!cgroup_add_controller(cg, h->ctrls[c]))
+                        cgroup_free(&cg);
+        if (!cg)
+                return NULL;
+        cgroup_free(&s->cg[i]);
+        s->cg[i] = cg;
+        s->renamed[i] = false;
+        return cg;
 }
 
 int cgroup_step_clone_fd(const struct step_cgroup *cg)
@@ -656,6 +672,8 @@ int cgroup_step_attach(struct step_cgroup *cg, pid_t pid)
 
                 if (!cg->cg[i])
                         return -ENOENT;
+                if (!cg_object(cg, i))
+                        return -ENOMEM;
                 r = cg_errno(cgroup_attach_task_pid(cg->cg[i], pid));
                 if (r < 0)
                         return r;
@@ -750,6 +768,10 @@ static int remove_dirs(struct step_cgroup *s)
 
                 if (!s->cg[k])
                         continue;
+                if (!cg_object(s, k)) {
+                        ret = ret < 0 ? ret : -ENOMEM;
+                        continue;
+                }
                 /* EMPTY_ONLY: a survivor makes it EBUSY (the caller kills
                  * again) instead of moving it to the parent, out of the
                  * step's limits */
