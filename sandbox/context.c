@@ -100,6 +100,26 @@ struct netns_pool *sandbox_context_netns_pool(struct sandbox_context *c)
         return c->netns_pool;
 }
 
+bool sandbox_context_cgroup_spares(struct sandbox_context *c, struct sandbox_spares *ret)
+{
+        struct cgroup_pool_stats st;
+
+        cgroup_pool_stats(c->pool, &st);
+        *ret = (struct sandbox_spares){ .ready = st.spares, .made = st.made, .taken = st.taken,
+                                        .missed = st.missed, .failed = st.failed };
+        return c->pool != NULL;
+}
+
+bool sandbox_context_netns_spares(struct sandbox_context *c, struct sandbox_spares *ret)
+{
+        struct netns_pool_stats st;
+
+        netns_pool_stats(c->netns_pool, &st);
+        *ret = (struct sandbox_spares){ .ready = st.spares, .made = st.made, .taken = st.taken,
+                                        .missed = st.missed, .failed = st.failed };
+        return c->netns_pool != NULL;
+}
+
 struct sandbox_context *sandbox_context_free(struct sandbox_context *c)
 {
         if (!c)

@@ -54,6 +54,18 @@ int sandbox_context_start_pool(struct sandbox_context *c, unsigned spares, char 
  * Returns -errno, err. */
 int sandbox_context_start_netns_pool(struct sandbox_context *c, unsigned spares, char *err,
                                      size_t err_len);
+/* What a pool of spares has done, for metrics. */
+struct sandbox_spares {
+        unsigned ready;          /* spares ready now */
+        uint64_t made;           /* spares made */
+        uint64_t taken;          /* launches that took one */
+        uint64_t missed;         /* launches that found none ready and made their own */
+        uint64_t failed;         /* the worker's makes (and, for cgroups, removals) that failed */
+};
+/* The counters of the step-cgroup pool and of the network-namespace pool;
+ * false (and zeros) when that pool does not run. */
+bool sandbox_context_cgroup_spares(struct sandbox_context *c, struct sandbox_spares *ret);
+bool sandbox_context_netns_spares(struct sandbox_context *c, struct sandbox_spares *ret);
 /* A condition the caller should log (e.g. the launcher could not be
  * protected from the OOM killer), or NULL. */
 const char *sandbox_context_warning(const struct sandbox_context *c);

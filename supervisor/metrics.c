@@ -12,6 +12,7 @@
 #include "supervisor/agents.h"
 #include "supervisor/daemon.h"
 #include "supervisor/metrics.h"
+#include "sandbox/sandbox.h"
 
 static const double duration_bounds[METRICS_DURATION_BUCKETS] = METRICS_DURATION_BOUNDS;
 
@@ -106,6 +107,35 @@ static void format_requests(const struct metrics_view *v, FILE *f)
                v->output_bytes);
 }
 
+static void format_spares(const struct metrics_view *v, FILE *f)
+{
+        static const struct {
+                const char *name, *type, *help;
+        } fams[] = {
+                { "stepd_spares_ready", "gauge", "Ready-made parts of a launch, by kind." },
+                { "stepd_spares_taken_total", "counter", "Launches that took a ready-made part." },
+                { "stepd_spares_missed_total", "counter",
+                  "Launches that found none ready and made their own." },
+                { "stepd_spares_made_total", "counter", "Ready-made parts made." },
+                { "stepd_spares_failed_total", "counter",
+                  "Failures of the worker that makes (and removes) them." },
+        };
+
+        if (v->n_spares == 0)
+                return;
+        for (size_t k = 0; k < ARRAY_SIZE(fams); k++) {
+                family(f, fams[k].name, fams[k].type, fams[k].help);
+                for (size_t i = 0; i < v->n_spares; i++) {
+                        const struct metrics_spares *s = &v->spares[i];
+                        const uint64_t val[] = { s->ready, s->taken, s->missed, s->made, s->failed };
+
+                        fprintf(f, "%s{kind=\"", fams[k].name);
+                        put_label(f, s->kind);
+                        fprintf(f, "\"} %llu\n", (unsigned long long)val[k]);
+                }
+        }
+}
+
 static void format_agents(const struct metrics_view *v, FILE *f)
 {
         family(f, "stepd_agent_info", "gauge", "Configured remote agents (always 1).");
@@ -145,6 +175,7 @@ int metrics_format(const struct metrics_view *v, FILE *f)
         format_durations(v, f);
         format_requests(v, f);
         format_agents(v, f);
+        format_spares(v, f);
         if (v->written_usec) {
                 family(f, "stepd_metrics_timestamp_seconds", "gauge",
                        "When stepd wrote these metrics (textfile only).");
@@ -202,10 +233,28 @@ size_t metrics_agents_view(const struct policy_config *c, struct agents *A,
         return n;
 }
 
+/* The launcher's pools that run, into out[2]; how many. */
+static size_t spares_view(struct daemon *d, struct metrics_spares out[2])
+{
+        struct sandbox_spares s;
+        size_t n = 0;
+
+        if (!d->sandbox)
+                return 0;
+        if (sandbox_context_cgroup_spares(d->sandbox, &s))
+                out[n++] = (struct metrics_spares){ "cgroup", s.ready, s.made, s.taken, s.missed,
+                                                    s.failed };
+        if (sandbox_context_netns_spares(d->sandbox, &s))
+                out[n++] = (struct metrics_spares){ "netns", s.ready, s.made, s.taken, s.missed,
+                                                    s.failed };
+        return n;
+}
+
 static int render(struct daemon *d, const struct metrics_histogram *durations,
                   struct agents *A, bool stamp, char **ret, size_t *ret_len)
 {
         _cleanup_free_ struct metrics_agent *agents = NULL;
+        struct metrics_spares spares[2];
         struct metrics_view v = {
                 .steps_accepted = d->metrics.steps_accepted,
                 .steps_started = d->metrics.steps_started,
@@ -228,6 +277,8 @@ static int render(struct daemon *d, const struct metrics_histogram *durations,
         memcpy(v.requests_rejected, d->metrics.requests_refused, sizeof(v.requests_rejected));
         v.n_agents = metrics_agents_view(d->config, A, &agents);
         v.agents = agents;
+        v.spares = spares;
+        v.n_spares = spares_view(d, spares);
         FILE *f = open_memstream(&buf, &len);
         if (!f)
                 return -ENOMEM;

@@ -45,6 +45,13 @@ struct metrics_agent {
         unsigned forwarded; /* our steps on it that have not ended */
 };
 
+/* One of the launcher's pools of ready-made parts (sandbox_spares). */
+struct metrics_spares {
+        const char *kind;   /* "cgroup", "netns" */
+        unsigned ready;
+        uint64_t made, taken, missed, failed;
+};
+
 /* Everything one exposition shows. */
 struct metrics_view {
         uint64_t steps_accepted;
@@ -59,6 +66,8 @@ struct metrics_view {
         bool draining;
         const struct metrics_agent *agents;
         size_t n_agents;
+        const struct metrics_spares *spares; /* the pools that run */
+        size_t n_spares;
         uint64_t written_usec; /* realtime; 0: leave stepd_metrics_timestamp_seconds out */
 };
 

@@ -119,6 +119,27 @@ class DaemonOpsTest(unittest.TestCase):
         self.check_counts(fams)
         self.assertGreaterEqual(value(fams, "stepd_clients_connected"), 1)
 
+    def test_metrics_spares(self):
+        fams = parse(self.metrics_text())
+        def spares(name, kind):
+            family = name[:-len("_total")] if name.endswith("_total") else name
+            return value(fams, family, name, kind=kind)
+
+        # three steps started with network "none": each took a namespace
+        # made ahead or made its own, and the worker made the ones taken
+        ns_taken = spares("stepd_spares_taken_total", "netns")
+        ns_missed = spares("stepd_spares_missed_total", "netns")
+        self.assertEqual(ns_taken + ns_missed, 3)
+        self.assertGreaterEqual(ns_taken, 1)
+        self.assertGreaterEqual(spares("stepd_spares_made_total", "netns"), ns_taken)
+        self.assertEqual(spares("stepd_spares_failed_total", "netns"), 0)
+        self.assertLessEqual(spares("stepd_spares_ready", "netns"), 4)
+        # every step asked the cgroup pool once
+        cg_taken = spares("stepd_spares_taken_total", "cgroup")
+        self.assertEqual(cg_taken + spares("stepd_spares_missed_total", "cgroup"), 3)
+        if os.path.isdir("/sys/fs/cgroup/memory"):  # v1: spares exist, so the 2nd and 3rd hit
+            self.assertGreaterEqual(cg_taken, 1)
+
     def test_stepctl_metrics(self):
         r = self.stepctl("metrics")
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -24,6 +24,11 @@ static const struct metrics_agent sample_agents[] = {
 
 static struct metrics_histogram sample_hist;
 
+static const struct metrics_spares sample_spares[] = {
+        { .kind = "cgroup", .ready = 4, .made = 40, .taken = 33, .missed = 7, .failed = 1 },
+        { .kind = "netns", .ready = 2, .made = 30, .taken = 28, .missed = 12, .failed = 0 },
+};
+
 static struct metrics_view sample_view(void)
 {
         struct metrics_view v = {
@@ -31,6 +36,7 @@ static struct metrics_view sample_view(void)
                 .clients_dropped_slow = 1, .output_bytes = 4096, .durations = &sample_hist,
                 .running = 3, .queued = 2, .capacity = 4, .queue_limit = 64, .clients = 5,
                 .draining = false, .agents = sample_agents, .n_agents = 2,
+                .spares = sample_spares, .n_spares = 2,
                 .written_usec = 1700000000123000ull,
         };
         memset(&sample_hist, 0, sizeof(sample_hist));
@@ -99,6 +105,17 @@ START_TEST(exposition_lines)
                 "stepd_agent_up{agent=\"build-1\"} 1\n",
                 "stepd_agent_capacity{agent=\"build-1\"} 8\n",
                 "stepd_metrics_timestamp_seconds 1700000000.123\n",
+                "# TYPE stepd_spares_ready gauge\nstepd_spares_ready{kind=\"cgroup\"} 4\n"
+                "stepd_spares_ready{kind=\"netns\"} 2\n",
+                "# TYPE stepd_spares_taken_total counter\n"
+                "stepd_spares_taken_total{kind=\"cgroup\"} 33\n"
+                "stepd_spares_taken_total{kind=\"netns\"} 28\n",
+                "stepd_spares_missed_total{kind=\"cgroup\"} 7\n",
+                "stepd_spares_missed_total{kind=\"netns\"} 12\n",
+                "stepd_spares_made_total{kind=\"cgroup\"} 40\n",
+                "stepd_spares_made_total{kind=\"netns\"} 30\n",
+                "stepd_spares_failed_total{kind=\"cgroup\"} 1\n",
+                "stepd_spares_failed_total{kind=\"netns\"} 0\n",
         };
         for (size_t i = 0; i < ARRAY_SIZE(want); i++)
                 ck_assert_msg(strstr(s, want[i]), "missing: %s", want[i]);
@@ -125,6 +142,8 @@ START_TEST(no_durations_no_timestamp)
 
         ck_assert_ptr_nonnull(strstr(s, "stepd_step_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
         ck_assert_ptr_null(strstr(s, "stepd_metrics_timestamp_seconds "));
+        /* no pool runs (stepd exec, or one failed to start): no spares family */
+        ck_assert_ptr_null(strstr(s, "stepd_spares"));
 }
 END_TEST
 
