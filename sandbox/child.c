@@ -14,7 +14,8 @@
  *            namespace it first waits for "go": its id maps), waits for the
  *            parent's "go" (cgroup made, id maps and veth done), moves itself
  *            into the cgroup, brings up the network. Then it becomes the
- *            step: non-dumpable (it holds a copy of the launcher's memory),
+ *            step: non-dumpable (it holds a copy of the launcher's stacks
+ *            and static data, though not its heap: plan.c),
  *            the step's oom score and rlimits, every capability dropped, the
  *            step's ids, no_new_privs; only then starts the payload, and
  *            reaps everything. (On v1 without a user namespace, the kernel
@@ -47,7 +48,9 @@
  * namespace.
  *
  * After clone there is no allocation, stdio or syslog here: everything was
- * prepared in the parent (struct sandbox_plan). This is also what makes the
+ * prepared in the parent (struct sandbox_plan), and the init reads only its
+ * frozen copy (plan.c): the launcher's malloc heap (brk) is not in the
+ * init's memory at all, so a pointer into it crashes the init. This is also what makes the
  * clone safe in a launcher with threads (the daemon's cgroup worker): only
  * the cloning thread is copied, and a lock another thread held at that
  * moment (malloc's, stdio's, libcgroup's) stays held in the copy forever.
@@ -683,7 +686,7 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
         else
                 init_run(p, init_steps, ARRAY_SIZE(init_steps));
 
-        /* We hold a copy of the launcher's memory: no process of the step
+        /* We hold a copy of the launcher's static data: no process of the step
          * may ever read it. Non-dumpable before and after the change of
          * ids (which resets it to fs.suid_dumpable), and all of it before
          * the payload, which shares this memory until it execs, exists. */

@@ -53,6 +53,7 @@ int sandbox_context_new(struct sandbox_context **ret, char *err, size_t err_len)
                          "cannot protect stepd from the OOM killer (oom_score_adj -1000): %s",
                          strerror(-r));
         c->cap_last = read_cap_last();
+        plan_heap_init();
         r = cgroup_detect_layout(&c->layout, err, err_len);
         if (r < 0) {
                 free(c);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Who the step is: capabilities, uid/gid, no_new_privs, rlimits. Child side:
- * system calls only; the empty capability set was made in the parent.
+ * system calls only (the init has no heap for libcap's cap_t: plan.c).
  *
  * Order (OpenSMTPD's privsep order, with capabilities first because dropping
  * the bounding set needs CAP_SETPCAP):
@@ -70,16 +70,19 @@ int sys_set_ids(uid_t uid, gid_t gid, bool clear_groups)
 
 int ids_apply(const struct sandbox_plan *p, char *what, size_t what_len)
 {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
         uid_t uid = p->run_uid;
         gid_t gid = p->run_gid;
-
         int r;
 
         snprintf(what, what_len, "uid %u gid %u", (unsigned)uid, (unsigned)gid);
         r = sys_set_ids(uid, gid, true);
         if (r < 0)
                 return r;
-        if (cap_set_proc(p->no_caps) < 0) {
+        /* Every set empty, with a bare capset(): the init has no heap
+         * (plan.c), and libcap keeps its cap_t there. */
+        if (syscall(SYS_capset, &h, none) < 0) {
                 snprintf(what, what_len, "capset");
                 return -errno;
         }

@@ -93,13 +93,23 @@ struct sandbox_plan {
         int netns_fd;                /* a spare network namespace to enter, or -1: make one */
         const void *bpf;
         size_t bpf_len;
-        cap_t no_caps;               /* an empty capability set, for capset */
         int cap_last;                /* highest capability number of this kernel */
         int fail_step;               /* test hook: -1 or the step to fail */
         const char *path_env;        /* PATH from the spec's environment */
         uid_t run_uid;               /* ids to switch to, as seen inside: the spec's, */
         gid_t run_gid;               /* or 0 in a user namespace (mapped to the spec's) */
 };
+
+/* plan.c: the init's memory. plan_freeze() copies the plan and everything
+ * it points to into one private mapping (NULL, errno: cannot map), which
+ * the init is cloned with and the launcher unmaps after the clone;
+ * plan_heap_exclude(true) before the clone leaves the malloc heap out of
+ * the init's copy of the process, (false) after it puts it back.
+ * plan_heap_init() finds the heap, once per process. */
+struct sandbox_plan *plan_freeze(const struct sandbox_plan *p, size_t *ret_size);
+void plan_thaw(struct sandbox_plan *frozen, size_t size);
+void plan_heap_init(void);
+int plan_heap_exclude(bool exclude);
 
 /* child.c */
 _noreturn_ void sandbox_child(const struct sandbox_plan *p);

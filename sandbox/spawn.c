@@ -79,8 +79,6 @@ struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
         cgroup_pool_release(s->pool, s->cgroup);
         net_veth_free(s->veth);
         plan_close_child_fds(&s->plan);
-        if (s->plan.no_caps)
-                cap_free(s->plan.no_caps);
         free(s->plan.source_fds);
         free(s->plan.go);
         safe_close(s->pidfd);
@@ -168,9 +166,6 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
          * which is the spec's uid on the host (see write_id_maps). */
         s->plan.run_uid = spec->user_namespace ? 0 : spec->uid;
         s->plan.run_gid = spec->user_namespace ? 0 : spec->gid;
-        s->plan.no_caps = cap_init();
-        if (!s->plan.no_caps)
-                return -ENOMEM;
         s->plan.source_fds = malloc((spec->n_binds + 1) * sizeof(int));
         if (!s->plan.source_fds)
                 return -ENOMEM;
@@ -222,7 +217,10 @@ static int do_clone(struct sandbox_step *s)
                 .pidfd = (uint64_t)(uintptr_t)&s->pidfd,
                 .exit_signal = SIGCHLD,
         };
+        struct sandbox_plan *frozen;
+        size_t frozen_size = 0;
         long pid;
+        int err;
 
         /* A bridge's veth goes into the namespace right after the clone;
          * "none" leaves entering a spare, or making one (~1 ms of kernel
@@ -236,11 +234,19 @@ static int do_clone(struct sandbox_step *s)
                 args.flags |= CLONE_INTO_CGROUP;
                 args.cgroup = (uint64_t)cgfd;
         }
-        pid = syscall(SYS_clone3, &args, sizeof(args));
-        if (pid < 0)
+        /* The init gets the frozen plan and no heap (see plan.c). */
+        frozen = plan_freeze(&s->plan, &frozen_size);
+        if (!frozen)
                 return -errno;
+        (void)plan_heap_exclude(true);
+        pid = syscall(SYS_clone3, &args, sizeof(args));
+        err = errno;
         if (pid == 0)
-                sandbox_child(&s->plan);
+                sandbox_child(frozen);
+        (void)plan_heap_exclude(false);
+        plan_thaw(frozen, frozen_size);
+        if (pid < 0)
+                return -err;
         s->pid = (pid_t)pid;
         return 0;
 }

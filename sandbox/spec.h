@@ -95,6 +95,8 @@ struct net_bridge {
         char *gateway;       /* "10.77.0.1" default route, may be NULL */
 };
 
+/* A new pointer field must also be copied in plan.c (copy_spec): the
+ * step's init reads the spec from that copy, and has no heap. */
 struct launch_spec {
         char *project;         /* validated project name (cgroup, hostname, logs) */
         char *step_id;         /* validated step id (cgroup and veth names) */

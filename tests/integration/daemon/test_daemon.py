@@ -250,6 +250,79 @@ class BasicTest(DaemonTest):
         time.sleep(0.2)
         self.assertEqual(len(spares()), 4)
 
+    def test_step_init_holds_nothing_of_other_steps(self):
+        """A step's init used to be a copy of the whole daemon: every other
+        step's request in its memory. Now it gets its own plan and no heap."""
+        pid = self.d.proc.pid
+        marker = ("MARKER-%s" % os.urandom(8).hex()).encode()
+        with open("/proc/%d/maps" % pid) as f:
+            if "libasan" in f.read():
+                self.skipTest("AddressSanitizer allocates outside the brk heap")
+
+        def memory_has(p, needle):
+            """Search every readable mapping of process p (we are root)."""
+            with open("/proc/%d/maps" % p) as maps, open("/proc/%d/mem" % p, "rb", 0) as mem:
+                for line in maps:
+                    fields = line.split()
+                    if "r" not in fields[1] or (len(fields) > 5 and fields[5] in
+                                                ("[vvar]", "[vsyscall]", "[vvar_vclock]")):
+                        continue
+                    lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                    try:
+                        if needle in os.pread(mem.fileno(), hi - lo, lo):
+                            return True
+                    except OSError:
+                        pass
+            return False
+
+        def init_of(payload_argv0):
+            """The init (a child of the daemon) whose payload runs argv0."""
+            for child in open("/proc/%d/task/%d/children" % (pid, pid)).read().split():
+                for g in open("/proc/%s/task/%s/children" % (child, child)).read().split():
+                    try:
+                        argv0 = open("/proc/%s/cmdline" % g, "rb").read().split(b"\0")[0]
+                    except FileNotFoundError:
+                        continue
+                    if argv0 == payload_argv0:
+                        return int(child)
+            return None
+
+        def started(c, argv):
+            req = c.request({"type": "run", "project": "demo", "argv": argv})
+            while True:
+                ev = c.recv()
+                self.assertIsNotNone(ev)
+                if ev["type"] == "accepted":
+                    self.assertEqual(ev["req"], req, ev)
+                    step = ev["step"]
+                if ev["type"] == "started":
+                    return step
+                self.assertNotEqual(ev["type"], "exit", ev)
+
+        with self.d.connect() as a, self.d.connect() as b:
+            # two commands: a shell that execs a lone one (bash) stays /bin/sh
+            step_a = started(a, ["/bin/sh", "-c", "sleep 30; : " + marker.decode()])
+            step_b = started(b, ["/bin/sleep", "30"])
+            try:
+                self.assertTrue(wait_until(lambda: init_of(b"/bin/sleep") is not None,
+                                           timeout=5))
+                init_b = init_of(b"/bin/sleep")
+                init_a = init_of(b"/bin/sh")
+                self.assertIsNotNone(init_a)
+                # the search works: the daemon holds A's request, and so
+                # does A's own init (its frozen plan)
+                self.assertTrue(memory_has(pid, marker))
+                self.assertTrue(memory_has(init_a, marker))
+                # B's init has none of it, and no heap at all
+                self.assertFalse(memory_has(init_b, marker))
+                with open("/proc/%d/maps" % init_b) as f:
+                    self.assertNotIn("[heap]", f.read())
+                with open("/proc/%d/maps" % pid) as f:
+                    self.assertIn("[heap]", f.read())
+            finally:
+                a.request({"type": "cancel", "step": step_a})
+                b.request({"type": "cancel", "step": step_b})
+
     def test_exit_after_all_output(self):
         # A burst on both streams right before the process exits: every byte
         # must be sent before exit (the pipes are drained to EOF first).

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "sandbox/internal.h"
 #include "sandbox/sandbox.h"
 
 static struct launch_spec *valid_spec(void)
@@ -225,6 +226,104 @@ START_TEST(workdir_remove_deep_tree)
 }
 END_TEST
 
+/* Is [p, p + n) inside the frozen mapping? */
+static bool inside(const void *map, size_t size, const void *p, size_t n)
+{
+        return (const char *)p >= (const char *)map && (const char *)p + n <= (const char *)map + size;
+}
+
+static void check_str(const void *map, size_t size, const char *copy, const char *orig)
+{
+        if (!orig) {
+                ck_assert_ptr_null(copy);
+                return;
+        }
+        ck_assert_ptr_nonnull(copy);
+        ck_assert_ptr_ne(copy, orig);
+        ck_assert_str_eq(copy, orig);
+        ck_assert(inside(map, size, copy, strlen(copy) + 1));
+}
+
+static void check_strv(const void *map, size_t size, char **copy, char **orig)
+{
+        size_t n = 0;
+
+        if (!orig) {
+                ck_assert_ptr_null(copy);
+                return;
+        }
+        while (orig[n])
+                n++;
+        ck_assert(inside(map, size, copy, (n + 1) * sizeof(char *)));
+        for (size_t i = 0; i < n; i++)
+                check_str(map, size, copy[i], orig[i]);
+        ck_assert_ptr_null(copy[n]);
+}
+
+/* The init reads nothing but the frozen plan (its heap is not copied): every
+ * pointer in it must point into the one mapping, to equal contents. */
+START_TEST(frozen_plan_is_self_contained)
+{
+        _cleanup_(launch_spec_freep) struct launch_spec *s = valid_spec();
+        static const uint8_t bpf[24] = { 1, 2, 3, 4, 5 };
+        struct go_fds go = { .want_cgroup_fds = true };
+        int source_fds[3] = { 7, -1, 9 };
+        struct sandbox_plan p = { .spec = s, .go = &go, .source_fds = source_fds, .bpf = bpf,
+                                  .bpf_len = sizeof(bpf), .sync_fd = 5, .netns_fd = -1 };
+        struct sandbox_plan *f;
+        size_t size = 0;
+
+        ck_assert_int_eq(strv_push(&s->argv, "--flag"), 0);
+        ck_assert_int_eq(strv_push(&s->envp, "HOME=/work"), 0);
+        ck_assert_int_eq(strv_push(&s->envp, "PATH=/usr/bin:/bin"), 0);
+        ck_assert_int_eq(launch_spec_add_bind(s, "/srv/a", "/a", false), 0);
+        ck_assert_int_eq(launch_spec_add_bind(s, "/srv/b", "/b", true), 0);
+        s->rootfs = strdup("/srv/root");
+        s->bridge.bridge = strdup("br0");
+        s->bridge.address = strdup("10.0.0.2/24");
+        p.path_env = s->envp[1] + strlen("PATH=");
+
+        f = plan_freeze(&p, &size);
+        ck_assert_ptr_nonnull(f);
+        ck_assert(size >= sizeof(*f));
+        ck_assert(inside(f, size, f->spec, sizeof(*f->spec)));
+        ck_assert_int_eq(f->sync_fd, 5);
+        ck_assert_int_eq(f->netns_fd, -1);
+        /* the tables the init fills, and the BPF program */
+        ck_assert(inside(f, size, f->go, sizeof(*f->go)));
+        ck_assert(f->go->want_cgroup_fds);
+        ck_assert(inside(f, size, f->source_fds, sizeof(source_fds)));
+        ck_assert_mem_eq(f->source_fds, source_fds, sizeof(source_fds));
+        ck_assert(inside(f, size, f->bpf, sizeof(bpf)));
+        ck_assert_mem_eq(f->bpf, bpf, sizeof(bpf));
+        ck_assert(f->path_env == f->spec->envp[1] + strlen("PATH="));
+        /* every string of the spec */
+        check_str(f, size, f->spec->project, s->project);
+        check_str(f, size, f->spec->step_id, s->step_id);
+        check_strv(f, size, f->spec->argv, s->argv);
+        check_strv(f, size, f->spec->envp, s->envp);
+        check_str(f, size, f->spec->bridge.bridge, s->bridge.bridge);
+        check_str(f, size, f->spec->bridge.address, s->bridge.address);
+        check_str(f, size, f->spec->bridge.gateway, s->bridge.gateway);
+        check_str(f, size, f->spec->hostname, s->hostname);
+        check_str(f, size, f->spec->rootfs, s->rootfs);
+        check_strv(f, size, f->spec->system_binds, s->system_binds);
+        check_strv(f, size, f->spec->masked, s->masked);
+        check_str(f, size, f->spec->workdir, s->workdir);
+        check_str(f, size, f->spec->workdir_target, s->workdir_target);
+        ck_assert_uint_eq(f->spec->n_binds, 2);
+        ck_assert(inside(f, size, f->spec->binds, 2 * sizeof(*f->spec->binds)));
+        for (size_t i = 0; i < 2; i++) {
+                check_str(f, size, f->spec->binds[i].source, s->binds[i].source);
+                check_str(f, size, f->spec->binds[i].target, s->binds[i].target);
+                ck_assert(f->spec->binds[i].writable == s->binds[i].writable);
+        }
+        ck_assert_ptr_null(f->spec->seccomp); /* the init loads f->bpf */
+        ck_assert_uint_eq(f->spec->limits.memory_bytes, s->limits.memory_bytes);
+        plan_thaw(f, size);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("sandbox-core");
@@ -239,6 +338,7 @@ int main(void)
         tcase_add_test(tc, workdir_remove_never_follows_links);
         tcase_add_test(tc, workdir_remove_refuses_a_link_as_the_folder);
         tcase_add_test(tc, workdir_remove_deep_tree);
+        tcase_add_test(tc, frozen_plan_is_self_contained);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
