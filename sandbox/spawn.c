@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -208,10 +209,56 @@ static int make_cgroup(struct sandbox_context *c, struct sandbox_step *s, char *
                                   &s->cgroup, err, err_len);
 }
 
-static int do_clone(struct sandbox_step *s)
+/* A launcher without a pool (`stepd exec`) makes the step's cgroup with
+ * libcgroup: ~1.4 ms, most of it libcgroup's own start (cgroup_init) and
+ * its re-reads of /proc/mounts. On v1 that can overlap the init's setup,
+ * but only on another CPU: the new init takes the launcher's CPU as soon as
+ * it exists, and (perf sched, this 2-CPU VM) the other one stayed idle
+ * meanwhile. So a thread makes it, started on a CPU other than ours; the
+ * launcher joins it after the clone. The thread may hold malloc's or
+ * libcgroup's locks at the clone: the init takes none (child.c). */
+struct cgroup_ahead {
+        pthread_t thread;
+        struct sandbox_context *c;
+        struct sandbox_step *s;
+        int r;
+        char err[256];
+};
+
+static void *cgroup_ahead_run(void *arg)
+{
+        struct cgroup_ahead *a = arg;
+
+        a->r = make_cgroup(a->c, a->s, a->err, sizeof(a->err));
+        return NULL;
+}
+
+static int cgroup_ahead_start(struct cgroup_ahead *a)
+{
+        pthread_attr_t attr;
+        cpu_set_t all, other;
+        sigset_t block, old;
+        int cpu = sched_getcpu(), r;
+
+        pthread_attr_init(&attr);
+        if (cpu >= 0 && sched_getaffinity(0, sizeof(all), &all) == 0 && CPU_COUNT(&all) > 1) {
+                other = all;
+                CPU_CLR(cpu, &other);
+                if (CPU_COUNT(&other) > 0)
+                        pthread_attr_setaffinity_np(&attr, sizeof(other), &other);
+        }
+        sigfillset(&block);
+        pthread_sigmask(SIG_SETMASK, &block, &old);
+        r = -pthread_create(&a->thread, &attr, cgroup_ahead_run, a);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+        return r;
+}
+
+/* cgfd: v2, the cgroup to clone straight into; -1: none */
+static int do_clone(struct sandbox_step *s, int cgfd)
 {
         const struct launch_spec *spec = s->plan.spec;
-        int cgfd = cgroup_step_clone_fd(s->cgroup);
         struct clone_args args = {
                 .flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS,
                 .pidfd = (uint64_t)(uintptr_t)&s->pidfd,
@@ -341,12 +388,33 @@ static int attach(struct sandbox_step *s, char *err, size_t err_len)
         return 0;
 }
 
+/* The step's pipes and its init. */
+static int start_init(struct sandbox_step *s, const struct sandbox_io *io, int cgfd, char *err,
+                      size_t err_len)
+{
+        int r = make_channels(s, io);
+
+        if (r < 0) {
+                snprintf(err, err_len, "cannot create the step's pipes: %s", strerror(-r));
+                return r;
+        }
+        s->start_usec = now_monotonic_usec();
+        r = do_clone(s, cgfd);
+        if (r < 0) {
+                snprintf(err, err_len, "clone3: %s", strerror(-r));
+                return r;
+        }
+        plan_close_child_fds(&s->plan);
+        return 0;
+}
+
 int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
                   const struct sandbox_io *io, struct sandbox_step **ret, char *err,
                   size_t err_len)
 {
         _cleanup_(sandbox_step_freep) struct sandbox_step *s = step_alloc();
-        bool early_cgroup;
+        struct cgroup_ahead ahead = { .c = c };
+        bool early_cgroup, ahead_running = false;
         int r;
 
         if (!s)
@@ -355,32 +423,31 @@ int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
         r = prepare(c, s, spec, err, err_len);
         if (r < 0)
                 return r;
-        /* v2: the cgroup first, to clone straight into it. v1: after the
-         * clone, made while the init builds its file system; the init moves
-         * itself in on "go". */
+        /* v2: the cgroup first, to clone straight into it. v1: the init
+         * moves itself in on "go", so the cgroup is made while the init
+         * builds its file system: taken from the pool, or made by a thread
+         * meanwhile (cgroup_ahead), or (no thread) after the clone. */
         early_cgroup = sandbox_context_layout(c) == CGROUP_LAYOUT_V2;
         if (early_cgroup) {
                 r = make_cgroup(c, s, err, err_len);
                 if (r < 0)
                         return r;
+        } else if (!sandbox_context_pool(c)) {
+                ahead.s = s;
+                ahead_running = cgroup_ahead_start(&ahead) == 0;
         }
-        r = make_channels(s, io);
-        if (r < 0) {
-                snprintf(err, err_len, "cannot create the step's pipes: %s", strerror(-r));
-                return r;
-        }
-        s->start_usec = now_monotonic_usec();
-        r = do_clone(s);
-        if (r < 0) {
-                snprintf(err, err_len, "clone3: %s", strerror(-r));
-                return r;
-        }
-        plan_close_child_fds(&s->plan);
-        if (!early_cgroup) {
+        r = start_init(s, io, early_cgroup ? cgroup_step_clone_fd(s->cgroup) : -1, err, err_len);
+        if (ahead_running) {
+                pthread_join(ahead.thread, NULL);
+                if (r >= 0 && ahead.r < 0) {
+                        snprintf(err, err_len, "%s", ahead.err);
+                        r = ahead.r;
+                }
+        } else if (r >= 0 && !early_cgroup) {
                 r = make_cgroup(c, s, err, err_len);
-                if (r < 0)
-                        return r; /* the guard kills the waiting init */
         }
+        if (r < 0)
+                return r; /* the guard kills a waiting init and removes the cgroup */
         r = attach(s, err, err_len);
         /* An init that failed before "go" (its sources, its mounts) took its
          * network namespace with it, so a bridge's veth fails too: its own
