@@ -35,6 +35,7 @@
 #include "common/util.h"
 #include "sandbox/internal.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/worker.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -214,8 +215,8 @@ static int make_cgroup(struct sandbox_context *c, struct sandbox_step *s, char *
  * its re-reads of /proc/mounts. On v1 that can overlap the init's setup,
  * but only on another CPU: the new init takes the launcher's CPU as soon as
  * it exists, and (perf sched, this 2-CPU VM) the other one stayed idle
- * meanwhile. So a thread makes it, started on a CPU other than ours; the
- * launcher joins it after the clone. The thread may hold malloc's or
+ * meanwhile. So a thread makes it, started on a CPU other than ours
+ * (thread_start_elsewhere); the launcher joins it after the clone. The thread may hold malloc's or
  * libcgroup's locks at the clone: the init takes none (child.c). */
 struct cgroup_ahead {
         pthread_t thread;
@@ -231,28 +232,6 @@ static void *cgroup_ahead_run(void *arg)
 
         a->r = make_cgroup(a->c, a->s, a->err, sizeof(a->err));
         return NULL;
-}
-
-static int cgroup_ahead_start(struct cgroup_ahead *a)
-{
-        pthread_attr_t attr;
-        cpu_set_t all, other;
-        sigset_t block, old;
-        int cpu = sched_getcpu(), r;
-
-        pthread_attr_init(&attr);
-        if (cpu >= 0 && sched_getaffinity(0, sizeof(all), &all) == 0 && CPU_COUNT(&all) > 1) {
-                other = all;
-                CPU_CLR(cpu, &other);
-                if (CPU_COUNT(&other) > 0)
-                        pthread_attr_setaffinity_np(&attr, sizeof(other), &other);
-        }
-        sigfillset(&block);
-        pthread_sigmask(SIG_SETMASK, &block, &old);
-        r = -pthread_create(&a->thread, &attr, cgroup_ahead_run, a);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&attr);
-        return r;
 }
 
 /* cgfd: v2, the cgroup to clone straight into; -1: none */
@@ -434,7 +413,7 @@ int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
                         return r;
         } else if (!sandbox_context_pool(c)) {
                 ahead.s = s;
-                ahead_running = cgroup_ahead_start(&ahead) == 0;
+                ahead_running = thread_start_elsewhere(&ahead.thread, cgroup_ahead_run, &ahead) == 0;
         }
         r = start_init(s, io, early_cgroup ? cgroup_step_clone_fd(s->cgroup) : -1, err, err_len);
         if (ahead_running) {

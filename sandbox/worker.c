@@ -1,20 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 #include "sandbox/worker.h"
 
+#include <sched.h>
 #include <signal.h>
+
+/* pthread_create with every signal blocked in the new thread. */
+static int create_blocked(pthread_t *ret, const pthread_attr_t *attr, void *(*fn)(void *),
+                          void *arg)
+{
+        sigset_t all, old;
+        int r;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        r = -pthread_create(ret, attr, fn, arg);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return r;
+}
 
 int worker_start(struct worker *w, void *(*fn)(void *), void *arg, const char *name)
 {
-        sigset_t all, old;
         int r;
 
         w->stop = false;
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->wake, NULL);
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        r = -pthread_create(&w->thread, NULL, fn, arg);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        r = create_blocked(&w->thread, NULL, fn, arg);
         if (r < 0) {
                 pthread_cond_destroy(&w->wake);
                 pthread_mutex_destroy(&w->lock);
@@ -33,4 +44,22 @@ void worker_stop(struct worker *w)
         pthread_join(w->thread, NULL);
         pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
+}
+
+int thread_start_elsewhere(pthread_t *ret, void *(*fn)(void *), void *arg)
+{
+        pthread_attr_t attr;
+        cpu_set_t all, other;
+        int cpu = sched_getcpu(), r;
+
+        pthread_attr_init(&attr);
+        if (cpu >= 0 && sched_getaffinity(0, sizeof(all), &all) == 0) {
+                other = all;
+                CPU_CLR(cpu, &other);
+                if (CPU_COUNT(&other) > 0)
+                        (void)pthread_attr_setaffinity_np(&attr, sizeof(other), &other);
+        }
+        r = create_blocked(ret, &attr, fn, arg);
+        pthread_attr_destroy(&attr);
+        return r;
 }

@@ -20,3 +20,9 @@ struct worker {
 int worker_start(struct worker *w, void *(*fn)(void *), void *arg, const char *name);
 /* Set stop, wake the thread, wait for it to end, free w's lock and condition. */
 void worker_stop(struct worker *w);
+
+/* A short-lived helper thread for a launch, with signals blocked, started
+ * on a CPU other than the caller's when there is one: on the 2-CPU VMs
+ * measured, a new task starts next to its parent and, when the parent
+ * goes on working, waits for it while the other CPU idles. -errno. */
+int thread_start_elsewhere(pthread_t *ret, void *(*fn)(void *), void *arg);
