@@ -113,11 +113,7 @@ bool sandbox_context_cgroup_spares(struct sandbox_context *c, struct sandbox_spa
 
 bool sandbox_context_netns_spares(struct sandbox_context *c, struct sandbox_spares *ret)
 {
-        struct netns_pool_stats st;
-
-        netns_pool_stats(c->netns_pool, &st);
-        *ret = (struct sandbox_spares){ .ready = st.spares, .made = st.made, .taken = st.taken,
-                                        .missed = st.missed, .failed = st.failed };
+        netns_pool_stats(c->netns_pool, ret);
         return c->netns_pool != NULL;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "common/macro.h"
+#include "sandbox/sandbox.h"
 #include "sandbox/spec.h"
 
 /* Parsed in the parent, used by the child. */
@@ -52,10 +53,6 @@ int net_apply(const struct net_child_config *cfg, char *what, size_t what_len);
  * namespace (their init may enter only a namespace owned by their own user
  * namespace). */
 struct netns_pool;
-struct netns_pool_stats {
-        uint64_t made, taken, missed, failed;
-        unsigned spares;  /* ready now */
-};
 int netns_pool_new(unsigned spares, struct netns_pool **ret, char *err, size_t err_len);
 /* Closes the spares (their namespaces go) and stops the worker. */
 struct netns_pool *netns_pool_free(struct netns_pool *p);
@@ -63,4 +60,4 @@ struct netns_pool *netns_pool_free(struct netns_pool *p);
  * ready, or the worker holds the lock (never waits for it; the worker makes
  * more), -EINVAL: no pool. */
 int netns_pool_take(struct netns_pool *p);
-void netns_pool_stats(struct netns_pool *p, struct netns_pool_stats *ret);
+void netns_pool_stats(struct netns_pool *p, struct sandbox_spares *ret);

@@ -34,7 +34,7 @@ struct netns_pool {
         int home_fd;       /* the launcher's network namespace */
         int spares[NETNS_SPARES_MAX];
         size_t n_spares;
-        struct netns_pool_stats st;
+        struct sandbox_spares st;
         uint64_t busy;     /* takes that found the lock held (counted as missed) */
 };
 
@@ -174,15 +174,15 @@ int netns_pool_take(struct netns_pool *p)
         return fd;
 }
 
-void netns_pool_stats(struct netns_pool *p, struct netns_pool_stats *ret)
+void netns_pool_stats(struct netns_pool *p, struct sandbox_spares *ret)
 {
         if (!p) {
-                *ret = (struct netns_pool_stats){ 0 };
+                *ret = (struct sandbox_spares){ 0 };
                 return;
         }
         pthread_mutex_lock(&p->w.lock);
         *ret = p->st;
         ret->missed += __atomic_load_n(&p->busy, __ATOMIC_RELAXED);
-        ret->spares = (unsigned)p->n_spares;
+        ret->ready = (unsigned)p->n_spares;
         pthread_mutex_unlock(&p->w.lock);
 }

@@ -216,8 +216,9 @@ static int make_cgroup(struct sandbox_context *c, struct sandbox_step *s, char *
  * but only on another CPU: the new init takes the launcher's CPU as soon as
  * it exists, and (perf sched, this 2-CPU VM) the other one stayed idle
  * meanwhile. So a thread makes it, started on a CPU other than ours
- * (thread_start_elsewhere); the launcher joins it after the clone. The thread may hold malloc's or
- * libcgroup's locks at the clone: the init takes none (child.c). */
+ * (thread_start_elsewhere); the launcher joins it after the clone. The
+ * thread may hold malloc's or libcgroup's locks at the clone: the init
+ * takes none (child.c). */
 struct cgroup_ahead {
         pthread_t thread;
         struct sandbox_context *c;
@@ -413,7 +414,8 @@ int sandbox_spawn(struct sandbox_context *c, const struct launch_spec *spec,
                         return r;
         } else if (!sandbox_context_pool(c)) {
                 ahead.s = s;
-                ahead_running = thread_start_elsewhere(&ahead.thread, cgroup_ahead_run, &ahead) == 0;
+                ahead_running =
+                        thread_start_elsewhere(&ahead.thread, cgroup_ahead_run, &ahead) == 0;
         }
         r = start_init(s, io, early_cgroup ? cgroup_step_clone_fd(s->cgroup) : -1, err, err_len);
         if (ahead_running) {

@@ -12,7 +12,6 @@
 #include "supervisor/agents.h"
 #include "supervisor/daemon.h"
 #include "supervisor/metrics.h"
-#include "sandbox/sandbox.h"
 
 static const double duration_bounds[METRICS_DURATION_BUCKETS] = METRICS_DURATION_BOUNDS;
 
@@ -127,7 +126,8 @@ static void format_spares(const struct metrics_view *v, FILE *f)
                 family(f, fams[k].name, fams[k].type, fams[k].help);
                 for (size_t i = 0; i < v->n_spares; i++) {
                         const struct metrics_spares *s = &v->spares[i];
-                        const uint64_t val[] = { s->ready, s->taken, s->missed, s->made, s->failed };
+                        const uint64_t val[] = { s->n.ready, s->n.taken, s->n.missed, s->n.made,
+                                                 s->n.failed };
 
                         fprintf(f, "%s{kind=\"", fams[k].name);
                         put_label(f, s->kind);
@@ -236,17 +236,16 @@ size_t metrics_agents_view(const struct policy_config *c, struct agents *A,
 /* The launcher's pools that run, into out[2]; how many. */
 static size_t spares_view(struct daemon *d, struct metrics_spares out[2])
 {
-        struct sandbox_spares s;
         size_t n = 0;
 
         if (!d->sandbox)
                 return 0;
-        if (sandbox_context_cgroup_spares(d->sandbox, &s))
-                out[n++] = (struct metrics_spares){ "cgroup", s.ready, s.made, s.taken, s.missed,
-                                                    s.failed };
-        if (sandbox_context_netns_spares(d->sandbox, &s))
-                out[n++] = (struct metrics_spares){ "netns", s.ready, s.made, s.taken, s.missed,
-                                                    s.failed };
+        out[n].kind = "cgroup";
+        if (sandbox_context_cgroup_spares(d->sandbox, &out[n].n))
+                n++;
+        out[n].kind = "netns";
+        if (sandbox_context_netns_spares(d->sandbox, &out[n].n))
+                n++;
         return n;
 }
 

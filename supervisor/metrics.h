@@ -19,6 +19,7 @@
 #include "common/result.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
+#include "sandbox/sandbox.h"
 
 /* Upper bounds of the step-duration buckets, in seconds; +Inf is implied. */
 #define METRICS_DURATION_BOUNDS { 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 10800 }
@@ -48,8 +49,7 @@ struct metrics_agent {
 /* One of the launcher's pools of ready-made parts (sandbox_spares). */
 struct metrics_spares {
         const char *kind;   /* "cgroup", "netns" */
-        unsigned ready;
-        uint64_t made, taken, missed, failed;
+        struct sandbox_spares n;
 };
 
 /* Everything one exposition shows. */

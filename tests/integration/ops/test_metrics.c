@@ -25,8 +25,8 @@ static const struct metrics_agent sample_agents[] = {
 static struct metrics_histogram sample_hist;
 
 static const struct metrics_spares sample_spares[] = {
-        { .kind = "cgroup", .ready = 4, .made = 40, .taken = 33, .missed = 7, .failed = 1 },
-        { .kind = "netns", .ready = 2, .made = 30, .taken = 28, .missed = 12, .failed = 0 },
+        { "cgroup", { .ready = 4, .made = 40, .taken = 33, .missed = 7, .failed = 1 } },
+        { "netns", { .ready = 2, .made = 30, .taken = 28, .missed = 12, .failed = 0 } },
 };
 
 static struct metrics_view sample_view(void)

@@ -229,7 +229,9 @@ END_TEST
 /* Is [p, p + n) inside the frozen mapping? */
 static bool inside(const void *map, size_t size, const void *p, size_t n)
 {
-        return (const char *)p >= (const char *)map && (const char *)p + n <= (const char *)map + size;
+        const char *a = p, *m = map;
+
+        return a >= m && a + n <= m + size;
 }
 
 static void check_str(const void *map, size_t size, const char *copy, const char *orig)

@@ -844,16 +844,16 @@ static int count_netns_fds(void)
 
 static void wait_spares(struct netns_pool *p, unsigned want)
 {
-        struct netns_pool_stats st;
+        struct sandbox_spares st;
         double end = now_ms() + 10000;
 
         do {
                 netns_pool_stats(p, &st);
-                if (st.spares >= want)
+                if (st.ready >= want)
                         return;
                 usleep(2000);
         } while (now_ms() < end);
-        ck_abort_msg("pool has %u spares, wanted %u (made %llu, failed %llu)", st.spares, want,
+        ck_abort_msg("pool has %u spares, wanted %u (made %llu, failed %llu)", st.ready, want,
                      (unsigned long long)st.made, (unsigned long long)st.failed);
 }
 
@@ -919,7 +919,7 @@ START_TEST(pool_never_hands_out_one_twice)
 {
         enum { N = 6 };
         struct netns_pool *p = NULL;
-        struct netns_pool_stats st;
+        struct sandbox_spares st;
         char err[256] = "";
         ino_t seen[N];
         int fds[N];
@@ -932,7 +932,7 @@ START_TEST(pool_never_hands_out_one_twice)
                 ck_assert_int_ge(fds[i], 0);
                 seen[i] = ns_ino_of_fd(fds[i]);
                 for (int j = 0; j < i; j++)
-                        ck_assert_msg(seen[j] != seen[i], "take %d and %d: the same namespace", j, i);
+                        ck_assert_msg(seen[j] != seen[i], "takes %d and %d: one namespace", j, i);
         }
         netns_pool_stats(p, &st);
         ck_assert_uint_eq(st.taken, N);
@@ -971,7 +971,7 @@ END_TEST
 START_TEST(pool_empty_says_eagain)
 {
         struct netns_pool *p = NULL;
-        struct netns_pool_stats st;
+        struct sandbox_spares st;
         char err[256] = "";
         int r = 0, fds[64], n = 0;
 
