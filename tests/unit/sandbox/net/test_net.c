@@ -15,7 +15,6 @@
 #endif
 #include <arpa/inet.h>
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -31,13 +30,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "sandbox/net.h"
+#include "tests/unit/sandbox/net/links.h"
 
 #define BR "br-test"
 #define BR_ADDR "10.77.0.1"
@@ -54,43 +53,6 @@ static struct launch_spec bridge_spec(const char *step_id, const char *bridge, c
                 .bridge = { .bridge = (char *)bridge, .address = (char *)address,
                             .gateway = (char *)gateway },
         };
-}
-
-static double now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int if_flags(const char *ifname)
-{
-        struct ifreq ifr = { 0 };
-        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
-
-        if (fd < 0)
-                return -errno;
-        strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-        r = ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 ? -errno : ifr.ifr_flags;
-        close(fd);
-        return r;
-}
-
-/* Number of interfaces, and whether all are named lo (or `also`). */
-static int count_links(const char *also, int *ret_others)
-{
-        struct if_nameindex *ni = if_nameindex();
-        int n = 0, others = 0;
-
-        if (!ni)
-                return -errno;
-        for (struct if_nameindex *p = ni; p->if_index; p++, n++)
-                if (strcmp(p->if_name, "lo") != 0 && (!also || strcmp(p->if_name, also) != 0))
-                        others++;
-        if_freenameindex(ni);
-        *ret_others = others;
-        return n;
 }
 
 /* Name of the one interface called sd + 10 hex digits, or "" (-1: several). */
@@ -110,11 +72,6 @@ static int find_host_end(char ret[IFNAMSIZ])
         }
         if_freenameindex(ni);
         return found > 1 ? -1 : found;
-}
-
-static void enter_private_netns(void)
-{
-        ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
 }
 
 static struct nl_sock *nl_open(void)
@@ -778,222 +735,6 @@ START_TEST(veth_setup_cost)
 }
 END_TEST
 
-/* ---- netns_pool ---------------------------------------------------------- */
-
-static ino_t ns_ino_of_fd(int fd)
-{
-        struct stat st;
-
-        ck_assert_int_eq(fstat(fd, &st), 0);
-        return st.st_ino;
-}
-
-static ino_t own_ns_ino(void)
-{
-        struct stat st;
-
-        ck_assert_int_eq(stat("/proc/thread-self/ns/net", &st), 0);
-        return st.st_ino;
-}
-
-/* Threads of this process (the pool's worker among them) not in ns. */
-static int tasks_elsewhere(ino_t ns)
-{
-        DIR *d = opendir("/proc/self/task");
-        struct dirent *e;
-        int n = 0, tasks = 0;
-
-        ck_assert_ptr_nonnull(d);
-        while ((e = readdir(d))) {
-                char path[64];
-                struct stat st;
-
-                if (e->d_name[0] == '.')
-                        continue;
-                snprintf(path, sizeof(path), "/proc/self/task/%s/ns/net", e->d_name);
-                if (stat(path, &st) < 0)
-                        continue;
-                tasks++;
-                if (st.st_ino != ns)
-                        n++;
-        }
-        closedir(d);
-        ck_assert_int_ge(tasks, 2); /* we and the worker */
-        return n;
-}
-
-/* Network namespace fds this process holds. */
-static int count_netns_fds(void)
-{
-        char path[64], target[64];
-        int n = 0;
-
-        for (int fd = 0; fd < 1024; fd++) {
-                ssize_t len;
-
-                snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-                len = readlink(path, target, sizeof(target) - 1);
-                if (len < 0)
-                        continue;
-                target[len] = 0;
-                if (strncmp(target, "net:[", 5) == 0)
-                        n++;
-        }
-        return n;
-}
-
-static void wait_spares(struct netns_pool *p, unsigned want)
-{
-        struct sandbox_spares st;
-        double end = now_ms() + 10000;
-
-        do {
-                netns_pool_stats(p, &st);
-                if (st.ready >= want)
-                        return;
-                usleep(2000);
-        } while (now_ms() < end);
-        ck_abort_msg("pool has %u spares, wanted %u (made %llu, failed %llu)", st.ready, want,
-                     (unsigned long long)st.made, (unsigned long long)st.failed);
-}
-
-/* In a child that enters the namespace: exit 0 when only lo exists and is up,
- * and a TCP connection over it works; else the failing check's number. */
-static int check_inside(int nsfd)
-{
-        pid_t pid = fork();
-        int status;
-
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-                struct sockaddr_in a = { .sin_family = AF_INET,
-                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-                socklen_t alen = sizeof(a);
-                int others = -1, flags, l, c;
-
-                if (setns(nsfd, CLONE_NEWNET) < 0)
-                        _exit(1);
-                if (count_links(NULL, &others) != 1 || others != 0)
-                        _exit(2);
-                flags = if_flags("lo");
-                if (flags < 0 || !(flags & IFF_UP))
-                        _exit(3);
-                l = socket(AF_INET, SOCK_STREAM, 0);
-                c = socket(AF_INET, SOCK_STREAM, 0);
-                if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-                    listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&a, &alen) < 0 ||
-                    connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
-                        _exit(4);
-                _exit(0);
-        }
-        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-        ck_assert(WIFEXITED(status));
-        return WEXITSTATUS(status);
-}
-
-START_TEST(pool_spare_is_fresh_with_lo_up)
-{
-        struct netns_pool *p = NULL;
-        char err[256] = "";
-        ino_t home;
-        int fd;
-
-        enter_private_netns();
-        home = own_ns_ino();
-        ck_assert_msg(netns_pool_new(2, &p, err, sizeof(err)) == 0, "%s", err);
-        wait_spares(p, 2);
-        fd = netns_pool_take(p);
-        ck_assert_int_ge(fd, 0);
-        ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-        /* a namespace of its own, not ours; and the worker, which made
-         * it, is back home */
-        ck_assert(ns_ino_of_fd(fd) != home);
-        ck_assert_int_eq(tasks_elsewhere(home), 0);
-        ck_assert_int_eq(check_inside(fd), 0);
-        close(fd);
-        netns_pool_free(p);
-}
-END_TEST
-
-START_TEST(pool_never_hands_out_one_twice)
-{
-        enum { N = 6 };
-        struct netns_pool *p = NULL;
-        struct sandbox_spares st;
-        char err[256] = "";
-        ino_t seen[N];
-        int fds[N];
-
-        enter_private_netns();
-        ck_assert_msg(netns_pool_new(2, &p, err, sizeof(err)) == 0, "%s", err);
-        for (int i = 0; i < N; i++) {
-                wait_spares(p, 1);
-                fds[i] = netns_pool_take(p);
-                ck_assert_int_ge(fds[i], 0);
-                seen[i] = ns_ino_of_fd(fds[i]);
-                for (int j = 0; j < i; j++)
-                        ck_assert_msg(seen[j] != seen[i], "takes %d and %d: one namespace", j, i);
-        }
-        netns_pool_stats(p, &st);
-        ck_assert_uint_eq(st.taken, N);
-        ck_assert_uint_ge(st.made, N);
-        for (int i = 0; i < N; i++)
-                close(fds[i]);
-        netns_pool_free(p);
-}
-END_TEST
-
-START_TEST(pool_holds_only_its_spares)
-{
-        struct netns_pool *p = NULL;
-        char err[256] = "";
-        int base, fd;
-
-        enter_private_netns();
-        base = count_netns_fds();
-        ck_assert_msg(netns_pool_new(3, &p, err, sizeof(err)) == 0, "%s", err);
-        wait_spares(p, 3);
-        /* its own namespace, kept to return to, and the spares */
-        ck_assert_int_eq(count_netns_fds(), base + 1 + 3);
-        for (int i = 0; i < 5; i++) {
-                wait_spares(p, 3);
-                fd = netns_pool_take(p);
-                ck_assert_int_ge(fd, 0);
-                close(fd);
-        }
-        wait_spares(p, 3);
-        ck_assert_int_eq(count_netns_fds(), base + 1 + 3);
-        netns_pool_free(p);
-        ck_assert_int_eq(count_netns_fds(), base);
-}
-END_TEST
-
-START_TEST(pool_empty_says_eagain)
-{
-        struct netns_pool *p = NULL;
-        struct sandbox_spares st;
-        char err[256] = "";
-        int r = 0, fds[64], n = 0;
-
-        ck_assert_int_eq(netns_pool_take(NULL), -EINVAL);
-        ck_assert_int_eq(netns_pool_new(0, &p, err, sizeof(err)), -EINVAL);
-        enter_private_netns();
-        ck_assert_msg(netns_pool_new(1, &p, err, sizeof(err)) == 0, "%s", err);
-        wait_spares(p, 1);
-        /* faster than the worker makes them (each is ~1 ms of kernel work) */
-        while (n < (int)ARRAY_SIZE(fds) && (r = netns_pool_take(p)) >= 0)
-                fds[n++] = r;
-        ck_assert_int_eq(r, -EAGAIN);
-        ck_assert_int_ge(n, 1);
-        netns_pool_stats(p, &st);
-        ck_assert_uint_ge(st.missed, 1);
-        ck_assert_uint_eq(st.taken, (unsigned)n);
-        while (n > 0)
-                close(fds[--n]);
-        netns_pool_free(p);
-}
-END_TEST
-
 static Suite *net_suite(void)
 {
         Suite *s = suite_create("sandbox-net");
@@ -1020,14 +761,6 @@ static Suite *net_suite(void)
         tcase_add_test(t, bridge_bad_args);
         tcase_add_test(t, veth_free_removes_host_end);
         tcase_add_test(t, veth_setup_cost);
-        suite_add_tcase(s, t);
-
-        t = tcase_create("pool");
-        tcase_set_timeout(t, 60);
-        tcase_add_test(t, pool_spare_is_fresh_with_lo_up);
-        tcase_add_test(t, pool_never_hands_out_one_twice);
-        tcase_add_test(t, pool_holds_only_its_spares);
-        tcase_add_test(t, pool_empty_says_eagain);
         suite_add_tcase(s, t);
         return s;
 }
