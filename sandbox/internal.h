@@ -105,11 +105,15 @@ struct sandbox_plan {
  * the init is cloned with and the launcher unmaps after the clone;
  * plan_heap_exclude(true) before the clone leaves the malloc heap out of
  * the init's copy of the process, (false) after it puts it back.
- * plan_heap_init() finds the heap, once per process. */
+ * plan_heap_init() finds the heap, once per process. Calls come in pairs,
+ * true then false, by one thread (a lock is held in between).
+ * plan_thread_stack(true) adds the calling thread's stack to what is left
+ * out (worker.c, as a helper thread starts), (false) takes it off again. */
 struct sandbox_plan *plan_freeze(const struct sandbox_plan *p, size_t *ret_size);
 void plan_thaw(struct sandbox_plan *frozen, size_t size);
 void plan_heap_init(void);
 int plan_heap_exclude(bool exclude);
+void plan_thread_stack(bool add);
 
 /* child.c */
 _noreturn_ void sandbox_child(const struct sandbox_plan *p);

@@ -17,15 +17,23 @@
  * instead of reading whatever is there. Most of what the daemon keeps of
  * other steps (their specs, environments, records) is gone from the init.
  *
- * What is still copied: the binaries' data, the stacks (the init runs on
- * the cloning thread's), thread-local storage, and what glibc keeps outside
+ * The helper threads' stacks are left out the same way (worker.c lists
+ * them), and the threads allocate from the brk area too (plan_heap_init):
+ * each page of theirs the init shared would cost them a copy-on-write
+ * fault, with a TLB shootdown, after every launch. Only around the clone:
+ * a plain fork() elsewhere (a test, a helper) must still get every
+ * thread's stack, where glibc's fork tidies up the thread list.
+ *
+ * What is still copied: the binaries' data, the cloning thread's stack
+ * (the init runs on it), thread-local storage, and what glibc keeps outside
  * the brk area: allocations of 128 KiB and more (a client's frame buffer
- * after a large request, say) and the worker threads' arenas. The init uses
- * none of it, and is non-dumpable. A brk the worker threads grow between
- * the madvise and the clone is copied too (they allocate from arenas of
- * their own, so it does not happen in practice).
+ * after a large request, say). The init uses none of it, and is
+ * non-dumpable. A brk a helper thread grows between the madvise and the
+ * clone is copied too.
  */
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,7 +187,18 @@ void plan_heap_init(void)
         char *p;
         int field = 3;
 
-        if (heap_start || read_full_file("/proc/self/stat", &s, NULL) < 0)
+        if (heap_start)
+                return;
+        /* Every thread allocates from the brk area, which plan_heap_exclude()
+         * leaves out of the init. A helper thread's arena of its own would be
+         * copied into every init, and the thread, writing on, would take a
+         * copy-on-write fault and a TLB shootdown per page after each launch
+         * (15% of the cgroup worker's time, in perf). The threads allocate
+         * little and seldom at once: one arena costs them no waiting. Takes
+         * effect for threads that have not allocated yet: this runs before
+         * the launcher starts any. */
+        (void)mallopt(M_ARENA_MAX, 1);
+        if (read_full_file("/proc/self/stat", &s, NULL) < 0)
                 return;
         p = strrchr(s, ')');
         if (!p)
@@ -192,17 +211,75 @@ void plan_heap_init(void)
                 heap_start = (uintptr_t)v;
 }
 
+/* ---- the helper threads' stacks, left out too -------------------------- */
+
+#define STACKS_MAX 16
+
+struct range {
+        uintptr_t start, end;
+};
+
+/* held from plan_heap_exclude(true) to (false): a thread that starts or
+ * ends meanwhile waits */
+static pthread_mutex_t stacks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct range stacks[STACKS_MAX];
+static size_t n_stacks;
+
+/* The calling thread's stack, as glibc allocated it (the stack with the
+ * thread's descriptor and TLS above it; not the guard page). */
+static bool own_stack(struct range *ret)
+{
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        pthread_attr_t attr;
+        void *addr;
+        size_t size;
+        bool ok = false;
+
+        if (pthread_getattr_np(pthread_self(), &attr) != 0)
+                return false;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+                ret->start = ((uintptr_t)addr + page - 1) & ~(page - 1);
+                ret->end = ((uintptr_t)addr + size) & ~(page - 1);
+                ok = ret->end > ret->start;
+        }
+        pthread_attr_destroy(&attr);
+        return ok;
+}
+
+void plan_thread_stack(bool add)
+{
+        struct range r;
+
+        if (!own_stack(&r))
+                return;
+        pthread_mutex_lock(&stacks_lock);
+        for (size_t i = 0; i < n_stacks; i++)
+                if (stacks[i].start == r.start) {
+                        stacks[i] = stacks[--n_stacks];
+                        break;
+                }
+        if (add && n_stacks < STACKS_MAX) /* beyond: copied, as before */
+                stacks[n_stacks++] = r;
+        pthread_mutex_unlock(&stacks_lock);
+}
+
 int plan_heap_exclude(bool exclude)
 {
         long page = sysconf(_SC_PAGESIZE);
+        int advice = exclude ? MADV_DONTFORK : MADV_DOFORK, r = 0;
         uintptr_t start, end;
 
-        if (!heap_start)
-                return 0;
-        start = (heap_start + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-        end = ((uintptr_t)sbrk(0) + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-        if (end <= start)
-                return 0;
-        return madvise((void *)start, end - start, exclude ? MADV_DONTFORK : MADV_DOFORK) < 0 ?
-                       -errno : 0;
+        if (exclude)
+                pthread_mutex_lock(&stacks_lock);
+        for (size_t i = 0; i < n_stacks; i++)
+                (void)madvise((void *)stacks[i].start, stacks[i].end - stacks[i].start, advice);
+        if (heap_start) {
+                start = (heap_start + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+                end = ((uintptr_t)sbrk(0) + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+                if (end > start && madvise((void *)start, end - start, advice) < 0)
+                        r = -errno;
+        }
+        if (!exclude)
+                pthread_mutex_unlock(&stacks_lock);
+        return r;
 }

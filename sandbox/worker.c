@@ -1,20 +1,52 @@
 /* SPDX-License-Identifier: MIT */
 #include "sandbox/worker.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
+
+#include "sandbox/internal.h"
+
+struct start {
+        void *(*fn)(void *);
+        void *arg;
+};
+
+/* The thread's stack is left out of the step inits the launcher clones
+ * (see plan.c): copied, each write the thread makes to it after a launch
+ * would be a copy-on-write fault, and in a process with threads every such
+ * fault is a TLB shootdown, an interrupt to each other CPU. An init runs
+ * on its cloning thread's stack, never on a helper's. */
+static void *start_run(void *userdata)
+{
+        struct start st = *(struct start *)userdata;
+        void *r;
+
+        free(userdata);
+        plan_thread_stack(true);
+        r = st.fn(st.arg);
+        plan_thread_stack(false);
+        return r;
+}
 
 /* pthread_create with every signal blocked in the new thread. */
 static int create_blocked(pthread_t *ret, const pthread_attr_t *attr, void *(*fn)(void *),
                           void *arg)
 {
+        struct start *st = malloc(sizeof(*st));
         sigset_t all, old;
         int r;
 
+        if (!st)
+                return -ENOMEM;
+        *st = (struct start){ .fn = fn, .arg = arg };
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        r = -pthread_create(ret, attr, fn, arg);
+        r = -pthread_create(ret, attr, start_run, st);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r < 0)
+                free(st);
         return r;
 }
 
