@@ -14,8 +14,8 @@
  *            namespace it first waits for "go": its id maps), waits for the
  *            parent's "go" (cgroup made, id maps and veth done), moves itself
  *            into the cgroup, brings up the network. Then it becomes the
- *            step: non-dumpable (it holds a copy of the launcher's stacks
- *            and static data, though not its heap: plan.c),
+ *            step: non-dumpable (it holds a copy of the launcher's static
+ *            data and its own stack, though not its heap: plan.c),
  *            the step's oom score and rlimits, every capability dropped, the
  *            step's ids, no_new_privs; only then starts the payload, and
  *            reaps everything. (On v1 without a user namespace, the kernel

@@ -17,19 +17,20 @@
  * instead of reading whatever is there. Most of what the daemon keeps of
  * other steps (their specs, environments, records) is gone from the init.
  *
- * The helper threads' stacks are left out the same way (worker.c lists
- * them), and the threads allocate from the brk area too (plan_heap_init):
- * each page of theirs the init shared would cost them a copy-on-write
- * fault, with a TLB shootdown, after every launch. Only around the clone:
- * a plain fork() elsewhere (a test, a helper) must still get every
- * thread's stack, where glibc's fork tidies up the thread list.
+ * The pools' worker threads' stacks (with their thread descriptors and
+ * TLS) are left out the same way (worker.c lists them), and every thread
+ * allocates from the brk area (plan_heap_init): each page of theirs the
+ * init shared would cost them a copy-on-write fault, with a TLB shootdown,
+ * after every launch. Only around the clone: a plain fork() elsewhere (a
+ * test, a helper) must still get every thread's stack, where glibc's fork
+ * tidies up the thread list.
  *
- * What is still copied: the binaries' data, the cloning thread's stack
- * (the init runs on it), thread-local storage, and what glibc keeps outside
- * the brk area: allocations of 128 KiB and more (a client's frame buffer
- * after a large request, say). The init uses none of it, and is
- * non-dumpable. A brk a helper thread grows between the madvise and the
- * clone is copied too.
+ * What is still copied: the binaries' data, the cloning thread's stack and
+ * TLS (the init runs on them), a short-lived helper's stack (`stepd exec`
+ * makes its cgroup on one), and what glibc keeps outside the brk area:
+ * allocations of 128 KiB and more (a client's frame buffer after a large
+ * request, say). The init uses none of it, and is non-dumpable. A brk a
+ * helper thread grows between the madvise and the clone is copied too.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -194,9 +195,9 @@ void plan_heap_init(void)
          * copied into every init, and the thread, writing on, would take a
          * copy-on-write fault and a TLB shootdown per page after each launch
          * (15% of the cgroup worker's time, in perf). The threads allocate
-         * little and seldom at once: one arena costs them no waiting. Takes
-         * effect for threads that have not allocated yet: this runs before
-         * the launcher starts any. */
+         * little and seldom at once: one arena costs them no waiting. Only
+         * while no second arena exists (glibc hands out existing ones):
+         * this runs before the launcher starts any thread. */
         (void)mallopt(M_ARENA_MAX, 1);
         if (read_full_file("/proc/self/stat", &s, NULL) < 0)
                 return;

@@ -11,28 +11,40 @@
 struct start {
         void *(*fn)(void *);
         void *arg;
+        bool exclude_stack;
 };
 
-/* The thread's stack is left out of the step inits the launcher clones
- * (see plan.c): copied, each write the thread makes to it after a launch
- * would be a copy-on-write fault, and in a process with threads every such
- * fault is a TLB shootdown, an interrupt to each other CPU. An init runs
- * on its cloning thread's stack, never on a helper's. */
+static void stack_done(void *unused)
+{
+        plan_thread_stack(false);
+}
+
+/* A pool's worker's stack is left out of the step inits the launcher
+ * clones (see plan.c): copied, each write the worker makes to it after a
+ * launch would be a copy-on-write fault, and in a process with threads
+ * every such fault is a TLB shootdown, an interrupt to each other CPU. An
+ * init runs on its cloning thread's stack, never on a helper's. (A
+ * short-lived helper does not wait for the list's lock, which a clone
+ * holds: it would lose the head start it exists for.) */
 static void *start_run(void *userdata)
 {
         struct start st = *(struct start *)userdata;
         void *r;
 
         free(userdata);
+        if (!st.exclude_stack)
+                return st.fn(st.arg);
         plan_thread_stack(true);
+        /* however the thread ends: a stale entry could name a reused mapping */
+        pthread_cleanup_push(stack_done, NULL);
         r = st.fn(st.arg);
-        plan_thread_stack(false);
+        pthread_cleanup_pop(1);
         return r;
 }
 
 /* pthread_create with every signal blocked in the new thread. */
 static int create_blocked(pthread_t *ret, const pthread_attr_t *attr, void *(*fn)(void *),
-                          void *arg)
+                          void *arg, bool exclude_stack)
 {
         struct start *st = malloc(sizeof(*st));
         sigset_t all, old;
@@ -40,7 +52,7 @@ static int create_blocked(pthread_t *ret, const pthread_attr_t *attr, void *(*fn
 
         if (!st)
                 return -ENOMEM;
-        *st = (struct start){ .fn = fn, .arg = arg };
+        *st = (struct start){ .fn = fn, .arg = arg, .exclude_stack = exclude_stack };
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         r = -pthread_create(ret, attr, start_run, st);
@@ -57,7 +69,7 @@ int worker_start(struct worker *w, void *(*fn)(void *), void *arg, const char *n
         w->stop = false;
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->wake, NULL);
-        r = create_blocked(&w->thread, NULL, fn, arg);
+        r = create_blocked(&w->thread, NULL, fn, arg, true);
         if (r < 0) {
                 pthread_cond_destroy(&w->wake);
                 pthread_mutex_destroy(&w->lock);
@@ -91,7 +103,7 @@ int thread_start_elsewhere(pthread_t *ret, void *(*fn)(void *), void *arg)
                 if (CPU_COUNT(&other) > 0)
                         (void)pthread_attr_setaffinity_np(&attr, sizeof(other), &other);
         }
-        r = create_blocked(ret, &attr, fn, arg);
+        r = create_blocked(ret, &attr, fn, arg, false);
         pthread_attr_destroy(&attr);
         return r;
 }

@@ -3,6 +3,8 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "common/util.h"
 #include "sandbox/internal.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/worker.h"
 
 static struct launch_spec *valid_spec(void)
 {
@@ -326,6 +329,100 @@ START_TEST(frozen_plan_is_self_contained)
 }
 END_TEST
 
+/* The VmFlags of the mapping holding addr (1: MADV_DONTFORK, "dc"; 0: not;
+ * -1: not mapped). */
+static int dontfork_at(uintptr_t addr)
+{
+        FILE *f = fopen("/proc/self/smaps", "re");
+        char line[512];
+        bool in = false;
+        int r = -1;
+
+        ck_assert_ptr_nonnull(f);
+        while (r < 0 && fgets(line, sizeof(line), f)) {
+                unsigned long a, b;
+                char c;
+
+                /* a mapping's first line: "start-end perms ..." */
+                if (sscanf(line, "%lx-%lx %c", &a, &b, &c) == 3) {
+                        in = a <= addr && addr < b;
+                        continue;
+                }
+                if (in && strncmp(line, "VmFlags:", 8) == 0)
+                        r = strstr(line, " dc") ? 1 : 0;
+        }
+        fclose(f);
+        return r;
+}
+
+struct stack_probe {
+        struct worker w;
+        uintptr_t addr;  /* an address on the worker's stack */
+        bool exit_early; /* end by pthread_exit() */
+};
+
+static void *probe_run(void *arg)
+{
+        struct stack_probe *p = arg;
+        volatile char here = 0;
+
+        pthread_mutex_lock(&p->w.lock);
+        p->addr = (uintptr_t)&here;
+        pthread_cond_broadcast(&p->w.wake);
+        if (p->exit_early) {
+                pthread_mutex_unlock(&p->w.lock);
+                pthread_exit(NULL);
+        }
+        while (!p->w.stop)
+                pthread_cond_wait(&p->w.wake, &p->w.lock);
+        pthread_mutex_unlock(&p->w.lock);
+        return NULL;
+}
+
+static void probe_start(struct stack_probe *p)
+{
+        ck_assert_int_eq(worker_start(&p->w, probe_run, p, "test-probe"), 0);
+        pthread_mutex_lock(&p->w.lock);
+        while (!p->addr)
+                pthread_cond_wait(&p->w.wake, &p->w.lock);
+        pthread_mutex_unlock(&p->w.lock);
+}
+
+/* A pool worker's stack is left out of a step's init for the clone only:
+ * a plain fork() at any other time must still copy it (glibc's fork child
+ * writes to every thread's descriptor, which lives there). */
+START_TEST(worker_stack_left_out_only_around_the_clone)
+{
+        struct stack_probe p = { 0 };
+
+        probe_start(&p);
+        ck_assert_int_eq(dontfork_at(p.addr), 0);
+        ck_assert_int_eq(plan_heap_exclude(true), 0);
+        ck_assert_int_eq(dontfork_at(p.addr), 1);
+        ck_assert_int_eq(plan_heap_exclude(false), 0);
+        ck_assert_int_eq(dontfork_at(p.addr), 0);
+        worker_stop(&p.w);
+}
+END_TEST
+
+/* A worker that ends by pthread_exit() takes its stack off the list too:
+ * glibc keeps the stack for a later thread (or unmaps it, and the address
+ * comes back for something else), which must not be left out of an init. */
+START_TEST(worker_ended_by_pthread_exit_leaves_no_stale_stack)
+{
+        struct stack_probe p = { .exit_early = true };
+
+        probe_start(&p);
+        worker_stop(&p.w); /* joins */
+        /* glibc's cache of thread stacks keeps it mapped: else this would
+         * prove nothing */
+        ck_assert_int_eq(dontfork_at(p.addr), 0);
+        ck_assert_int_eq(plan_heap_exclude(true), 0);
+        ck_assert_int_eq(dontfork_at(p.addr), 0);
+        ck_assert_int_eq(plan_heap_exclude(false), 0);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("sandbox-core");
@@ -341,6 +438,8 @@ int main(void)
         tcase_add_test(tc, workdir_remove_refuses_a_link_as_the_folder);
         tcase_add_test(tc, workdir_remove_deep_tree);
         tcase_add_test(tc, frozen_plan_is_self_contained);
+        tcase_add_test(tc, worker_stack_left_out_only_around_the_clone);
+        tcase_add_test(tc, worker_ended_by_pthread_exit_leaves_no_stale_stack);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
