@@ -108,7 +108,7 @@ struct sandbox_plan {
  * plan_heap_init() finds the heap, once per process. Calls come in pairs,
  * true then false, by one thread (a lock is held in between).
  * plan_thread_stack(true) adds the calling thread's stack to what is left
- * out (worker.c, as a helper thread starts), (false) takes it off again. */
+ * out (worker.c, as a pool's worker starts), (false) takes it off again. */
 struct sandbox_plan *plan_freeze(const struct sandbox_plan *p, size_t *ret_size);
 void plan_thaw(struct sandbox_plan *frozen, size_t size);
 void plan_heap_init(void);

@@ -16,7 +16,8 @@ struct worker {
 };
 
 /* Start fn(arg) on a thread named name (at most 15 characters); returns
- * -errno, and then w holds nothing to free. */
+ * -errno, and then w holds nothing to free. The thread's stack is left out
+ * of the step inits the launcher clones (plan.c). */
 int worker_start(struct worker *w, void *(*fn)(void *), void *arg, const char *name);
 /* Set stop, wake the thread, wait for it to end, free w's lock and condition. */
 void worker_stop(struct worker *w);
