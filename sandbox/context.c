@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Process-wide preparation of the launcher, once at start. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "common/util.h"
 #include "sandbox/internal.h"
+#include "sandbox/worker.h"
 
 struct sandbox_context {
         enum cgroup_layout layout;
@@ -16,6 +18,12 @@ struct sandbox_context {
         struct netns_pool *netns_pool;  /* likewise */
         int cap_last;
         char warning[256];
+        /* the manager being made by a thread (prepare_cgroups_ahead) */
+        pthread_t ahead;
+        bool ahead_running;
+        struct cgroup_manager *ahead_cgroups;
+        int ahead_r;
+        char ahead_err[256];
 };
 
 static int read_cap_last(void)
@@ -63,11 +71,45 @@ int sandbox_context_new(struct sandbox_context **ret, char *err, size_t err_len)
         return 0;
 }
 
+static void *prepare_ahead_run(void *arg)
+{
+        struct sandbox_context *c = arg;
+
+        c->ahead_r = cgroup_manager_new(&c->ahead_cgroups, c->ahead_err, sizeof(c->ahead_err));
+        return NULL;
+}
+
 /* libcgroup's start alone (cgroup_init) takes ~0.8 ms, most of it faulting
- * in its static tables: made when first needed, which for `stepd exec` is
- * while the step's init builds its root (see sandbox_spawn). */
+ * in its static tables. `stepd exec` has that done by a thread while it
+ * makes the working folder and the plan, and clones the init; with v1
+ * cgroups the step's cgroup is then made while the init builds its root
+ * (see sandbox_spawn), and both take about as long. */
+int sandbox_context_prepare_cgroups_ahead(struct sandbox_context *c)
+{
+        int r;
+
+        if (c->cgroups || c->ahead_running)
+                return 0;
+        r = thread_start_elsewhere(&c->ahead, prepare_ahead_run, c);
+        if (r < 0)
+                return r;
+        c->ahead_running = true;
+        return 0;
+}
+
+/* Only ever called by one thread at a time: the launcher's, or (stepd exec)
+ * the one that makes the step's cgroup meanwhile. */
 int sandbox_context_prepare_cgroups(struct sandbox_context *c, char *err, size_t err_len)
 {
+        if (c->ahead_running) {
+                pthread_join(c->ahead, NULL);
+                c->ahead_running = false;
+                if (c->ahead_r < 0) {
+                        snprintf(err, err_len, "%s", c->ahead_err);
+                        return c->ahead_r;
+                }
+                c->cgroups = TAKE_PTR(c->ahead_cgroups);
+        }
         if (c->cgroups)
                 return 0;
         return cgroup_manager_new(&c->cgroups, err, err_len);
@@ -121,6 +163,9 @@ struct sandbox_context *sandbox_context_free(struct sandbox_context *c)
 {
         if (!c)
                 return NULL;
+        if (c->ahead_running)
+                pthread_join(c->ahead, NULL);
+        cgroup_manager_free(c->ahead_cgroups);
         cgroup_pool_free(c->pool); /* before the manager its cgroups belong to */
         netns_pool_free(c->netns_pool);
         cgroup_manager_free(c->cgroups);

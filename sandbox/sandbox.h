@@ -42,6 +42,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct sandbox_context *, sandbox_context_free);
  * happens at the first sandbox_spawn(); a daemon calls this at start, to
  * fail early and to clean up before it serves. Returns -errno, err. */
 int sandbox_context_prepare_cgroups(struct sandbox_context *c, char *err, size_t err_len);
+/* The same, started on a thread now, for a launcher with other work to do
+ * first (`stepd exec`): sandbox_context_prepare_cgroups() and the first
+ * sandbox_spawn() then wait for it and return its error. Returns -errno if
+ * no thread could be started (it then happens at first use, as without). */
+int sandbox_context_prepare_cgroups_ahead(struct sandbox_context *c);
 /* For a long-lived launcher: step cgroups made ahead (`spares` of them, with
  * the limits of the last step) and removed behind, by a worker thread (see
  * cgroup_pool_new). Prepares the cgroups first. A step's cgroup is then
@@ -94,19 +99,26 @@ pid_t sandbox_step_pid(const struct sandbox_step *s);      /* the step's init, h
  * a plain pipe goes away. */
 void sandbox_step_close_output(struct sandbox_step *s, int fd);
 
-/* Call when sync_fd is readable. sandbox_step_on_sync() and
- * sandbox_step_reap() close the sync fd themselves once the init is gone
- * (EOF): an epoll caller removes it from its set before calling them.
- * Returns:
+/* Call when sync_fd is readable (one message per call; poll again).
+ * sandbox_step_on_sync() and sandbox_step_reap() close the sync fd
+ * themselves once the init is gone (EOF): an epoll caller removes it from
+ * its set before calling them. Returns:
  *   SANDBOX_SYNC_NONE     nothing complete yet (spurious wakeup)
  *   SANDBOX_SYNC_STARTED  the payload has exec'd: the step is running
  *   SANDBOX_SYNC_FAILED   setup failed; the details will be in the result
+ *   SANDBOX_SYNC_ENDED    the step has ended: every process of it is gone
+ *                         but the init, which exits next (then the pidfd
+ *                         fires). Nothing of the step can write to its
+ *                         working folder any more: a caller may remove it
+ *                         now, while the init's exit runs on another CPU.
+ *                         The cgroup's accounting is taken here.
  *   SANDBOX_SYNC_EOF      the init is gone (stop watching sync_fd)
  * or -errno (-EPROTO for a malformed message). */
 enum {
         SANDBOX_SYNC_NONE,
         SANDBOX_SYNC_STARTED,
         SANDBOX_SYNC_FAILED,
+        SANDBOX_SYNC_ENDED,
         SANDBOX_SYNC_EOF,
 };
 int sandbox_step_on_sync(struct sandbox_step *s);
@@ -114,11 +126,20 @@ int sandbox_step_on_sync(struct sandbox_step *s);
 int sandbox_step_terminate(struct sandbox_step *s);
 int sandbox_step_kill(struct sandbox_step *s);
 
+/* After SANDBOX_SYNC_ENDED: the step's result as its init reported it, with
+ * the cgroup's accounting, without waiting for the init's own exit (its
+ * mount namespace going, ~0.3 ms): a caller may report the end now.
+ * -EAGAIN before ENDED. */
+int sandbox_step_result(struct sandbox_step *s, struct step_result *ret);
+
 /* Call when pidfd is readable: collects the init's report, the wait status
  * and the cgroup's accounting. Fills ret (reason exited, signaled, oom or
- * setup-failed). The cgroup and veth are removed by sandbox_step_free(), so
- * a caller can report first and clean up after. */
+ * setup-failed; the same as sandbox_step_result() gave if ENDED came). The
+ * cgroup and veth are removed by sandbox_step_free(), so a caller can report
+ * first and clean up after; until the init is reaped, sandbox_step_free()
+ * waits for it. */
 int sandbox_step_reap(struct sandbox_step *s, struct step_result *ret);
+bool sandbox_step_reaped(const struct sandbox_step *s);
 
 struct sandbox_step *sandbox_step_free(struct sandbox_step *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct sandbox_step *, sandbox_step_free);

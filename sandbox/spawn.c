@@ -52,12 +52,15 @@ struct sandbox_step {
         int stdout_fd; /* parent's read ends */
         int stderr_fd;
         uint64_t start_usec;
+        uint64_t end_usec; /* when the init reported the end */
         bool started;
         bool have_failure;
         bool have_end;
+        bool have_stats;
         bool reaped;
         struct setup_report failure;
         struct sync_msg end;
+        struct cgroup_stats stats;
 };
 
 static void plan_close_child_fds(struct sandbox_plan *p)
@@ -476,9 +479,7 @@ void sandbox_step_close_output(struct sandbox_step *s, int fd)
                 s->stderr_fd = safe_close(s->stderr_fd);
 }
 
-#define SYNC_GOT_END 100 /* internal: ENDED was read */
-
-/* Read one message; SANDBOX_SYNC_*, SYNC_GOT_END or -errno. */
+/* Read one message; SANDBOX_SYNC_* or -errno. */
 static int sync_read_one(struct sandbox_step *s)
 {
         struct sync_msg m;
@@ -509,21 +510,30 @@ static int sync_read_one(struct sandbox_step *s)
         case SYNC_MSG_ENDED:
                 s->end = m;
                 s->have_end = true;
-                return SYNC_GOT_END;
+                s->end_usec = now_monotonic_usec();
+                return SANDBOX_SYNC_ENDED;
         default:
                 return -EPROTO;
         }
 }
 
+/* The cgroup's accounting, once the step has ended: when the init reports
+ * the end (every process of the step gone), or at reaping if it never did.
+ * What the init spends on its own exit after its report is not the step's. */
+static void take_stats(struct sandbox_step *s)
+{
+        if (s->have_stats)
+                return;
+        s->have_stats = cgroup_step_stats(s->cgroup, &s->stats) >= 0;
+}
+
 int sandbox_step_on_sync(struct sandbox_step *s)
 {
-        for (;;) {
-                int r = sync_read_one(s);
+        int r = sync_read_one(s);
 
-                /* ENDED is kept silently: the pidfd reports the end. */
-                if (r != SYNC_GOT_END)
-                        return r;
-        }
+        if (r == SANDBOX_SYNC_ENDED)
+                take_stats(s);
+        return r;
 }
 
 int sandbox_step_terminate(struct sandbox_step *s)
@@ -579,9 +589,40 @@ static void result_compose(struct sandbox_step *s, const siginfo_t *si, struct s
         }
 }
 
+/* The result: what the init reported, or (it died without a word) its wait
+ * status si; with the cgroup's accounting. */
+static void result_finish(struct sandbox_step *s, const siginfo_t *si, struct step_result *ret)
+{
+        result_compose(s, si, ret);
+        ret->wall_usec = (s->end_usec ? s->end_usec : now_monotonic_usec()) - s->start_usec;
+        take_stats(s);
+        if (s->have_stats) {
+                ret->cpu_user_usec = s->stats.cpu_user_usec;
+                ret->cpu_system_usec = s->stats.cpu_system_usec;
+                ret->memory_peak_bytes = s->stats.memory_peak_bytes;
+                ret->oom_kills = s->stats.oom_kills;
+        }
+        if (ret->oom_kills > 0 &&
+            (ret->reason == STEP_REASON_SIGNALED ||
+             (ret->reason == STEP_REASON_EXITED && ret->exit_code != 0)))
+                ret->reason = STEP_REASON_OOM;
+}
+
+int sandbox_step_result(struct sandbox_step *s, struct step_result *ret)
+{
+        if (!s->have_end)
+                return -EAGAIN;
+        result_finish(s, NULL, ret);
+        return 0;
+}
+
+bool sandbox_step_reaped(const struct sandbox_step *s)
+{
+        return s->reaped;
+}
+
 int sandbox_step_reap(struct sandbox_step *s, struct step_result *ret)
 {
-        struct cgroup_stats st = { 0 };
         siginfo_t si = { 0 };
 
         if (waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG) < 0)
@@ -592,18 +633,7 @@ int sandbox_step_reap(struct sandbox_step *s, struct step_result *ret)
         /* The init sent its last message before it exited: collect it. */
         while (s->sync_fd >= 0 && sync_read_one(s) > SANDBOX_SYNC_NONE)
                 ; /* STARTED, FAILED, ENDED: keep reading; NONE, EOF or error: done */
-        result_compose(s, &si, ret);
-        ret->wall_usec = now_monotonic_usec() - s->start_usec;
-        if (cgroup_step_stats(s->cgroup, &st) >= 0) {
-                ret->cpu_user_usec = st.cpu_user_usec;
-                ret->cpu_system_usec = st.cpu_system_usec;
-                ret->memory_peak_bytes = st.memory_peak_bytes;
-                ret->oom_kills = st.oom_kills;
-        }
-        if (ret->oom_kills > 0 &&
-            (ret->reason == STEP_REASON_SIGNALED ||
-             (ret->reason == STEP_REASON_EXITED && ret->exit_code != 0)))
-                ret->reason = STEP_REASON_OOM;
+        result_finish(s, &si, ret);
         /* The cgroup (empty: the pid namespace died with the init) and the
          * veth go in sandbox_step_free(), after the caller has reported. */
         return 0;

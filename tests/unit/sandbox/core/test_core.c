@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* sandbox/ core: launch spec defaults and validation, working folders. */
+/* sandbox/ core: launch spec defaults and validation, working folders, the
+ * frozen plan, and how a launched step reports its end. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -423,6 +425,80 @@ START_TEST(worker_ended_by_pthread_exit_leaves_no_stale_stack)
 }
 END_TEST
 
+/* Wait up to 10 s for what the step's sync fd says next. */
+static int next_sync(struct sandbox_step *step)
+{
+        struct pollfd p = { .fd = sandbox_step_sync_fd(step), .events = POLLIN };
+
+        ck_assert_int_ge(p.fd, 0);
+        ck_assert_int_eq(poll(&p, 1, 10000), 1);
+        return sandbox_step_on_sync(step);
+}
+
+/* The init reports the end once every process of the step is gone: the
+ * result is there then, before the init's own exit is waited for, and it is
+ * what reaping the init gives afterwards. */
+START_TEST(step_end_reported_before_the_init_is_reaped)
+{
+        _cleanup_(sandbox_context_freep) struct sandbox_context *ctx = NULL;
+        _cleanup_(sandbox_step_freep) struct sandbox_step *step = NULL;
+        _cleanup_(launch_spec_freep) struct launch_spec *spec = valid_spec();
+        char parent[] = "/tmp/stepd-core-XXXXXX", err[512], id[64];
+        struct sandbox_io io = { .stdin_fd = -1 };
+        struct step_result early, reaped;
+        struct pollfd pp;
+        int dfd, r;
+
+        ck_assert_ptr_nonnull(mkdtemp(parent));
+        dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(dfd, 0);
+        ck_assert_int_eq(workdir_create(dfd, "w", spec->uid, spec->gid, 0700), 0);
+        free(spec->workdir);
+        ck_assert_int_ge(asprintf(&spec->workdir, "%s/w", parent), 0);
+        snprintf(id, sizeof(id), "core-end-%d", (int)getpid());
+        free(spec->step_id);
+        spec->step_id = strdup(id);
+        strv_free(spec->argv);
+        spec->argv = NULL;
+        ck_assert_int_eq(strv_push(&spec->argv, "/bin/sh"), 0);
+        ck_assert_int_eq(strv_push(&spec->argv, "-c"), 0);
+        /* a child left behind, for the init to end: the end comes after it */
+        ck_assert_int_eq(strv_push(&spec->argv, "sleep 30 & exit 7"), 0);
+        spec->kill_grace_ms = 100;
+
+        ck_assert_msg(sandbox_context_new(&ctx, err, sizeof(err)) == 0, "%s", err);
+        r = sandbox_spawn(ctx, spec, &io, &step, err, sizeof(err));
+        ck_assert_msg(r == 0, "spawn: %s", err);
+        ck_assert_int_eq(sandbox_step_result(step, &early), -EAGAIN);
+        ck_assert_int_eq(next_sync(step), SANDBOX_SYNC_STARTED);
+        ck_assert_int_eq(sandbox_step_result(step, &early), -EAGAIN);
+        ck_assert_int_eq(next_sync(step), SANDBOX_SYNC_ENDED);
+        ck_assert(!sandbox_step_reaped(step));
+        ck_assert_int_eq(sandbox_step_result(step, &early), 0);
+        ck_assert_int_eq(early.reason, STEP_REASON_EXITED);
+        ck_assert_int_eq(early.exit_code, 7);
+        ck_assert_uint_eq(early.processes_killed, 1);
+        ck_assert_uint_gt(early.memory_peak_bytes, 0);
+        ck_assert_uint_gt(early.wall_usec, 0);
+
+        pp = (struct pollfd){ .fd = sandbox_step_pidfd(step), .events = POLLIN };
+        ck_assert_int_eq(poll(&pp, 1, 10000), 1);
+        ck_assert_int_eq(sandbox_step_reap(step, &reaped), 0);
+        ck_assert(sandbox_step_reaped(step));
+        ck_assert_int_eq(reaped.reason, early.reason);
+        ck_assert_int_eq(reaped.exit_code, early.exit_code);
+        ck_assert_uint_eq(reaped.processes_killed, early.processes_killed);
+        ck_assert_uint_eq(reaped.wall_usec, early.wall_usec);
+        ck_assert_uint_eq(reaped.memory_peak_bytes, early.memory_peak_bytes);
+        ck_assert_uint_eq(reaped.cpu_user_usec, early.cpu_user_usec);
+
+        step = sandbox_step_free(step);
+        ck_assert_int_eq(workdir_remove(dfd, "w"), 0);
+        close(dfd);
+        ck_assert_int_eq(rmdir(parent), 0);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("sandbox-core");
@@ -440,6 +516,7 @@ int main(void)
         tcase_add_test(tc, frozen_plan_is_self_contained);
         tcase_add_test(tc, worker_stack_left_out_only_around_the_clone);
         tcase_add_test(tc, worker_ended_by_pthread_exit_leaves_no_stale_stack);
+        tcase_add_test(tc, step_end_reported_before_the_init_is_reaped);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
