@@ -35,6 +35,7 @@ enum { FD_PID, FD_SYNC, FD_OUT, FD_ERR, FD_TIMER, FD_SIGNAL, _FD_MAX };
 
 struct exec_loop {
         struct sandbox_step *step;
+        struct exec_options *o;
         struct pollfd pfd[_FD_MAX];
         enum step_reason forced;   /* timeout / cancelled, when we ended it */
         bool ending;               /* SIGTERM sent, backstop armed */
@@ -143,6 +144,10 @@ static int run_loop(struct exec_loop *l)
                         int r = sandbox_step_on_sync(l->step);
                         if (r == SANDBOX_SYNC_EOF || r < 0)
                                 l->pfd[FD_SYNC].fd = -1;
+                        /* Nothing of the step is left to write there: the
+                         * folder goes while the init's exit runs elsewhere. */
+                        if (r == SANDBOX_SYNC_ENDED)
+                                exec_workdir_remove(l->o);
                 }
                 if (l->pfd[FD_TIMER].revents)
                         on_timer(l);
@@ -185,13 +190,13 @@ static void print_result(const struct step_result *r, bool json)
         fprintf(stderr, "stepd: %s\n", line);
 }
 
-static int supervise(struct sandbox_context *ctx, const struct exec_options *o,
+static int supervise(struct sandbox_context *ctx, struct exec_options *o,
                      struct step_result *ret)
 {
         _cleanup_(sandbox_step_freep) struct sandbox_step *step = NULL;
         _cleanup_close_ int tfd = -1, sfd = -1;
         struct sandbox_io io = { .stdin_fd = o->pass_stdin ? STDIN_FILENO : -1 };
-        struct exec_loop l = { .grace_ms = o->spec->kill_grace_ms };
+        struct exec_loop l = { .o = o, .grace_ms = o->spec->kill_grace_ms };
         sigset_t mask;
         char err[512];
         int r;
@@ -246,6 +251,8 @@ int verb_exec(int argc, char **argv)
                 fprintf(stderr, "stepd exec: %s\n", err);
                 return 125;
         }
+        /* libcgroup's start, meanwhile: the working folder, the plan */
+        (void)sandbox_context_prepare_cgroups_ahead(ctx);
         if (sandbox_context_warning(ctx) && !o.quiet)
                 fprintf(stderr, "stepd exec: warning: %s\n", sandbox_context_warning(ctx));
         r = exec_workdir_create(&o);
