@@ -103,6 +103,7 @@ struct step {
          * called for an event queued before its fd left the set (in the
          * same batch): the fd may be closed and its number reused. */
         bool sync_open, out_open, err_open, pid_open, reaped, killing;
+        bool ended;               /* the init reported the end (ENDED) */
         enum step_reason kill_reason;
         struct step_result reap_result;
         uint64_t start_mono;

@@ -7,17 +7,20 @@
  *                   record written, queued
  *   step_schedule() while there is capacity: working folder, script file,
  *                   stdin memfd, sandbox_spawn(); then five fds are watched:
- *     sync fd    → started (the payload exec'd) or a setup failure
+ *     sync fd    → started (the payload exec'd), a setup failure, or the
+ *                  end: every process of the step gone (sandbox_step_result())
  *     stdout/err → read a chunk, append to the log, send to attached clients
- *     pidfd      → sandbox_step_reap(): the result
+ *     pidfd      → the init has exited: sandbox_step_reap(): the result, if
+ *                  the end was not reported (the init was killed)
  *     timerfd    → timeout: sandbox_step_terminate(); after kill_grace + 1 s
  *                  the same timer fires again as a backstop: sandbox_step_kill()
- *   step_finish()   once reaped AND both pipes at EOF (so every byte is in the
- *                   log and queued to clients before `exit`): result.json,
- *                   its fds out of the loop, next queued started; the
- *                   sandbox (cgroup) and working folder are removed after
- *                   the loop has flushed `exit` to the clients
- *                   (steps_release_pending())
+ *   step_finish()   once ended (or reaped) AND both pipes at EOF (so every
+ *                   byte is in the log and queued to clients before `exit`):
+ *                   result.json, its fds out of the loop, next queued
+ *                   started; the sandbox (cgroup) and working folder are
+ *                   removed once the init has exited (its pidfd stays
+ *                   watched until then) and the loop has flushed `exit` to
+ *                   the clients (steps_release_pending())
  *
  * Exactly one reason is recorded: the sandbox's (exited, signaled, oom,
  * setup-failed), unless the supervisor killed the step (timeout, cancelled),
@@ -151,6 +154,7 @@ unsigned step_queue_position(struct daemon *d, const struct step *s)
 }
 
 static void release_sandbox(struct daemon *d, struct step *s);
+static void step_unwatch(struct daemon *d, struct step *s);
 
 void step_free(struct daemon *d, struct step *s)
 {
@@ -158,6 +162,7 @@ void step_free(struct daemon *d, struct step *s)
 
         if (!s)
                 return;
+        step_unwatch(d, s); /* a pidfd still watched for the init's exit */
         if (s->release_pending) {
                 TAILQ_REMOVE(&d->releasing, s, rlink);
                 s->release_pending = false;
@@ -192,7 +197,9 @@ static void send_queue_positions(struct daemon *d)
         }
 }
 
-static void step_unwatch(struct daemon *d, struct step *s)
+/* Every fd of the step out of the loop; but the pidfd while the init is
+ * still on its way out, when keep_pid. */
+static void step_unwatch_but(struct daemon *d, struct step *s, bool keep_pid)
 {
         if (s->sync_open)
                 watch_del(d, &s->sync_w);
@@ -200,13 +207,20 @@ static void step_unwatch(struct daemon *d, struct step *s)
                 watch_del(d, &s->out_w);
         if (s->err_open)
                 watch_del(d, &s->err_w);
-        if (s->pid_open)
+        if (s->pid_open && !keep_pid) {
                 watch_del(d, &s->pid_w);
-        s->sync_open = s->out_open = s->err_open = s->pid_open = false;
+                s->pid_open = false;
+        }
+        s->sync_open = s->out_open = s->err_open = false;
         if (s->timer_w.fd >= 0) {
                 watch_del(d, &s->timer_w);
                 s->timer_w.fd = safe_close(s->timer_w.fd);
         }
+}
+
+static void step_unwatch(struct daemon *d, struct step *s)
+{
+        step_unwatch_but(d, s, false);
 }
 
 /* What a step held while it ran that takes time to undo: the cgroup (and
@@ -229,13 +243,19 @@ static void release_sandbox(struct daemon *d, struct step *s)
 
 /* Its fds leave the loop now; the sandbox goes after the clients have had
  * their exit (steps_release_pending(), after the loop's flush): removing a
- * cgroup and a working folder is no part of a client's wait. */
+ * cgroup and a working folder is no part of a client's wait. A step that
+ * ended by its init's report still has that init exiting: its pidfd stays
+ * watched, and on_pidfd() calls this again once it is reaped. */
 static void release_live(struct daemon *d, struct step *s)
 {
+        bool init_exiting = s->sbx && !s->reaped && s->pid_open;
+
         remote_release(d, s);
-        step_unwatch(d, s);
+        step_unwatch_but(d, s, init_exiting);
         s->stdin_fd = safe_close(s->stdin_fd);
         s->log_fd = safe_close(s->log_fd);
+        if (init_exiting)
+                return;
         if (!s->release_pending && (s->sbx || s->has_workdir || s->spec || s->config || s->script)) {
                 s->release_pending = true;
                 TAILQ_INSERT_TAIL(&d->releasing, s, rlink);
@@ -308,7 +328,7 @@ static void step_end_early(struct daemon *d, struct step *s, enum step_reason re
 
 static void maybe_end(struct daemon *d, struct step *s)
 {
-        if (!s->reaped || s->out_open || s->err_open)
+        if (!(s->ended || s->reaped) || s->out_open || s->err_open)
                 return;
         struct step_result r = s->reap_result;
         if (s->killing && (r.reason == STEP_REASON_EXITED || r.reason == STEP_REASON_SIGNALED))
@@ -358,8 +378,8 @@ static void read_output(struct daemon *d, struct step *s, struct watch *w, int s
         step_output(d, s, stream, d->iobuf, (size_t)n);
 }
 
-/* The init has exited: every process of the step is gone, all it wrote is
- * in the pipes. Take what is buffered and stop; never wait for EOF, which a
+/* The step has ended (its init reported it, or exited): every process of
+ * the step is gone, all it wrote is in the pipes. Take what is buffered and stop; never wait for EOF, which a
  * process outside the step could hold back with pipe ends the step passed
  * it (over a unix socket). Bounded in case that process keeps writing. */
 static void drain_after_exit(struct daemon *d, struct step *s)
@@ -401,6 +421,8 @@ static void on_stderr(struct daemon *d, struct watch *w, uint32_t events)
         read_output(d, container_of(w, struct step, err_w), w, LOG_STREAM_STDERR);
 }
 
+static void step_ended(struct daemon *d, struct step *s);
+
 static void on_sync(struct daemon *d, struct watch *w, uint32_t events)
 {
         struct step *s = container_of(w, struct step, sync_w);
@@ -421,6 +443,21 @@ static void on_sync(struct daemon *d, struct watch *w, uint32_t events)
         if (r >= 0 && r != SANDBOX_SYNC_EOF && sandbox_step_sync_fd(s->sbx) == w->fd &&
             watch_add(d, w, EPOLLIN) == 0)
                 s->sync_open = true;
+        if (r == SANDBOX_SYNC_ENDED)
+                step_ended(d, s);
+}
+
+/* The init reported the end: every process of the step is gone, all it
+ * wrote is in the pipes (drained as after its exit, below). The step ends
+ * now; the init's own exit (its mount namespace going, ~0.3 ms) is no part
+ * of a client's wait. */
+static void step_ended(struct daemon *d, struct step *s)
+{
+        if (s->ended || s->reaped || sandbox_step_result(s->sbx, &s->reap_result) < 0)
+                return;
+        s->ended = true;
+        drain_after_exit(d, s);
+        maybe_end(d, s);
 }
 
 static void on_pidfd(struct daemon *d, struct watch *w, uint32_t events)
@@ -429,6 +466,20 @@ static void on_pidfd(struct daemon *d, struct watch *w, uint32_t events)
 
         if (!s->pid_open)
                 return; /* a stale event */
+        if (s->state == STEP_DONE) {
+                /* Ended by the init's report, which the result came from:
+                 * now that the init is gone, its sandbox can go. */
+                struct step_result ignored;
+                int r = sandbox_step_reap(s->sbx, &ignored);
+
+                if (r == -EAGAIN)
+                        return; /* still watched */
+                if (r < 0)
+                        log_warning_errno(r, "event=reap-error step=%s", s->id);
+                s->reaped = true;
+                release_live(d, s);
+                return;
+        }
         /* reap reads the sync fd to its end and closes it: unwatch first */
         if (s->sync_open) {
                 watch_del(d, &s->sync_w);
