@@ -26,11 +26,12 @@
  * tidies up the thread list.
  *
  * What is still copied: the binaries' data, the cloning thread's stack and
- * TLS (the init runs on them), a short-lived helper's stack (`stepd exec`
- * makes its cgroup on one), and what glibc keeps outside the brk area:
- * allocations of 128 KiB and more (a client's frame buffer after a large
- * request, say). The init uses none of it, and is non-dumpable. A brk a
- * helper thread grows between the madvise and the clone is copied too.
+ * TLS (the init runs on them), short-lived helpers' stacks (`stepd exec`
+ * starts libcgroup on one and makes its cgroup on another), and what glibc
+ * keeps outside the brk area: allocations of 128 KiB and more (a client's
+ * frame buffer after a large request, say). The init uses none of it, and
+ * is non-dumpable. A brk a helper thread grows between the madvise and the
+ * clone is copied too.
  */
 #include <errno.h>
 #include <malloc.h>

@@ -7,6 +7,7 @@
  *
  *   sandbox_spawn()            → step running its setup; watch:
  *     sync_fd   (EPOLLIN)      → sandbox_step_on_sync(): started / setup failure
+ *                                / ended: sandbox_step_result()
  *     stdout_fd, stderr_fd     → read the step's output until EOF
  *     pidfd     (EPOLLIN)      → the step's init has exited: sandbox_step_reap()
  *   sandbox_step_terminate()   → timeout/cancel: SIGTERM to everything, the init
@@ -15,8 +16,8 @@
  *   sandbox_step_free()        → kills what is left, removes the cgroup (with a
  *                                pool: hands it to the pool's worker)
  *
- * When the pidfd fires, every process of the step is gone (the pid
- * namespace died with its init), so everything the step wrote is in the
+ * When the init reports the end, or (it was killed) the pidfd fires, every
+ * process of the step is gone, so everything the step wrote is in the
  * pipes: the caller reads what is buffered (until EAGAIN, bounded) and then
  * stops. It must not wait for EOF: a step can pass its pipe ends to a
  * process outside the step, which would then decide when the step ends.
@@ -108,9 +109,11 @@ void sandbox_step_close_output(struct sandbox_step *s, int fd);
  *   SANDBOX_SYNC_FAILED   setup failed; the details will be in the result
  *   SANDBOX_SYNC_ENDED    the step has ended: every process of it is gone
  *                         but the init, which exits next (then the pidfd
- *                         fires). Nothing of the step can write to its
- *                         working folder any more: a caller may remove it
- *                         now, while the init's exit runs on another CPU.
+ *                         fires). No process of the step can write to
+ *                         its working folder any more (one outside it that
+ *                         the step gave an fd still could, as after the
+ *                         init's exit): a caller may remove the folder now,
+ *                         while the init's exit runs on another CPU.
  *                         The cgroup's accounting is taken here.
  *   SANDBOX_SYNC_EOF      the init is gone (stop watching sync_fd)
  * or -errno (-EPROTO for a malformed message). */
@@ -136,8 +139,8 @@ int sandbox_step_result(struct sandbox_step *s, struct step_result *ret);
  * and the cgroup's accounting. Fills ret (reason exited, signaled, oom or
  * setup-failed; the same as sandbox_step_result() gave if ENDED came). The
  * cgroup and veth are removed by sandbox_step_free(), so a caller can report
- * first and clean up after; until the init is reaped, sandbox_step_free()
- * waits for it. */
+ * first and clean up after; an init not reaped yet, sandbox_step_free()
+ * kills and waits for. */
 int sandbox_step_reap(struct sandbox_step *s, struct step_result *ret);
 bool sandbox_step_reaped(const struct sandbox_step *s);
 

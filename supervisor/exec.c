@@ -6,7 +6,8 @@
  * (exec_options.c), create a fresh working folder under the state folder,
  * sandbox_spawn(), then a small poll() loop passes the step's output
  * through, enforces the timeout (SIGTERM, grace, SIGKILL backstop), turns
- * SIGINT/SIGTERM into a cancel, and reaps. The result goes to stderr as one
+ * SIGINT/SIGTERM into a cancel, removes the working folder as soon as the
+ * init reports the end (while the init exits), and reaps. The result goes to stderr as one
  * line (or JSON with --json); the exit status is the step's.
  */
 #include <errno.h>
@@ -39,6 +40,7 @@ struct exec_loop {
         struct pollfd pfd[_FD_MAX];
         enum step_reason forced;   /* timeout / cancelled, when we ended it */
         bool ending;               /* SIGTERM sent, backstop armed */
+        bool ended;                /* the init reported the end */
         uint64_t grace_ms;
         bool exited;
 };
@@ -83,6 +85,13 @@ static void relay(struct exec_loop *l, struct pollfd *p, int to, size_t max)
  * the init's own teardown). */
 static void end_step(struct exec_loop *l, enum step_reason why)
 {
+        /* The step has ended (the init said so; it is exiting, and its
+         * folder may be going): a late timeout or signal changes nothing
+         * of its result. The kill is the backstop for its init. */
+        if (l->ended) {
+                sandbox_step_kill(l->step);
+                return;
+        }
         if (l->ending) {
                 sandbox_step_kill(l->step);
                 return;
@@ -146,8 +155,10 @@ static int run_loop(struct exec_loop *l)
                                 l->pfd[FD_SYNC].fd = -1;
                         /* Nothing of the step is left to write there: the
                          * folder goes while the init's exit runs elsewhere. */
-                        if (r == SANDBOX_SYNC_ENDED)
+                        if (r == SANDBOX_SYNC_ENDED) {
+                                l->ended = true;
                                 exec_workdir_remove(l->o);
+                        }
                 }
                 if (l->pfd[FD_TIMER].revents)
                         on_timer(l);

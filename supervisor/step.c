@@ -166,8 +166,10 @@ void step_free(struct daemon *d, struct step *s)
         if (s->release_pending) {
                 TAILQ_REMOVE(&d->releasing, s, rlink);
                 s->release_pending = false;
-                release_sandbox(d, s); /* the working folder too */
         }
+        /* the working folder too; and a sandbox whose init is still exiting
+         * (the daemon stops): sandbox_step_free() kills and waits for it */
+        release_sandbox(d, s);
         while ((a = TAILQ_FIRST(&s->attachments)))
                 attach_detach(a);
         step_set_owner(s, NULL);

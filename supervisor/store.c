@@ -408,7 +408,8 @@ void store_prune(struct daemon *d, uint64_t now_usec)
 
         for (s = TAILQ_FIRST(&d->steps); s; s = next) {
                 next = TAILQ_NEXT(s, link);
-                if (s->state != STEP_DONE || !TAILQ_EMPTY(&s->attachments) ||
+                /* (pid_open: its init is still exiting; its sandbox goes first) */
+                if (s->state != STEP_DONE || !TAILQ_EMPTY(&s->attachments) || s->pid_open ||
                     s->ended_usec + keep > now_usec)
                         continue;
                 int r = remove_record(d, s->id);

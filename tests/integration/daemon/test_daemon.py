@@ -1039,6 +1039,7 @@ class LifecycleTest(unittest.TestCase):
             acc = c.call({"type": "run", "project": "demo",
                           "argv": ["/bin/sh", "-c", "sleep 1; echo finished"]})
             wait_until(lambda: False, timeout=0.2)
+            cgroups = step_cgroups(self.d.proc.pid, acc["step"])
             os.kill(self.d.proc.pid, signal.SIGTERM)
             self.assertTrue(wait_until(lambda: "event=draining" in self.d.log()))
             refused = other.call({"type": "run", "project": "demo", "argv": ["/bin/true"]})
@@ -1049,6 +1050,13 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(run.stdout, b"finished\n")
         self.assertEqual(self.d.proc.wait(timeout=20), 0)
         self.assertFalse(os.path.exists(self.d.sock))
+        # The loop ends as the last step ends (its init's report), maybe
+        # before that init has exited: the stop still removes its working
+        # folder and cgroup.
+        self.assertFalse(os.path.exists(os.path.join(self.d.state, "work", "demo", acc["step"])))
+        self.assertTrue(cgroups)
+        for path in cgroups:
+            self.assertFalse(os.path.exists(path), path)
 
     def test_drain_grace_cancels(self):
         self.d = Daemon(args=("--drain-grace", "500ms"))

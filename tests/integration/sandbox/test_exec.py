@@ -348,6 +348,22 @@ class TestTeardown(ExecTestCase):
         res = json.loads(err.decode().strip().splitlines()[-1])
         self.assertEqual(res["reason"], "cancelled")
 
+    def test_signal_after_the_end_changes_nothing(self):
+        # The step writes more than our stdout pipe holds and exits: stepd
+        # exec is stuck writing it on when its init reports the end. The
+        # SIGINT that arrives meanwhile comes after the end: no cancel.
+        proc = subprocess.Popen([STEPD, "exec", "--json", "--state", self.state, "--uid",
+                                 str(UID), "--gid", str(GID), "--", "/bin/sh", "-c",
+                                 "head -c 100000 /dev/zero; exit 0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        self.assertEqual(len(out), 100000)
+        res = json.loads(err.decode().strip().splitlines()[-1])
+        self.assertEqual(res["reason"], "exited", res)
+        self.assertEqual(proc.returncode, 0)
+
 
 class TestWorkingFolders(ExecTestCase):
     def test_second_project_cannot_see_first(self):
