@@ -7,8 +7,9 @@
  * sandbox_spawn(), then a small poll() loop passes the step's output
  * through, enforces the timeout (SIGTERM, grace, SIGKILL backstop), turns
  * SIGINT/SIGTERM into a cancel, removes the working folder as soon as the
- * init reports the end (while the init exits), and reaps. The result goes to stderr as one
- * line (or JSON with --json); the exit status is the step's.
+ * init reports the end (while the init exits), and reaps. The result goes
+ * to stderr as one line (or JSON with --json); the exit status is the
+ * step's.
  */
 #include <errno.h>
 #include <fcntl.h>

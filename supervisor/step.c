@@ -381,9 +381,10 @@ static void read_output(struct daemon *d, struct step *s, struct watch *w, int s
 }
 
 /* The step has ended (its init reported it, or exited): every process of
- * the step is gone, all it wrote is in the pipes. Take what is buffered and stop; never wait for EOF, which a
- * process outside the step could hold back with pipe ends the step passed
- * it (over a unix socket). Bounded in case that process keeps writing. */
+ * the step is gone, all it wrote is in the pipes. Take what is buffered
+ * and stop; never wait for EOF, which a process outside the step could
+ * hold back with pipe ends the step passed it (over a unix socket).
+ * Bounded in case that process keeps writing. */
 static void drain_after_exit(struct daemon *d, struct step *s)
 {
         struct {
