@@ -86,14 +86,11 @@ static void relay(struct exec_loop *l, struct pollfd *p, int to, size_t max)
  * the init's own teardown). */
 static void end_step(struct exec_loop *l, enum step_reason why)
 {
-        /* The step has ended (the init said so; it is exiting, and its
-         * folder may be going): a late timeout or signal changes nothing
-         * of its result. The kill is the backstop for its init. */
-        if (l->ended) {
-                sandbox_step_kill(l->step);
-                return;
-        }
-        if (l->ending) {
+        /* Already ending: the backstop. Or already ended (the init said
+         * so; it is exiting, and its folder may be going): a late timeout
+         * or signal changes nothing of the result, and the kill only
+         * hurries the init. */
+        if (l->ending || l->ended) {
                 sandbox_step_kill(l->step);
                 return;
         }
