@@ -4,8 +4,9 @@
  * binary of this build tree, the installed one otherwise, so the two never
  * mix (and a sanitizer's dlopen interceptor, which hides the caller's
  * RUNPATH, changes nothing). Only if that fails is the plain name tried,
- * which the dynamic linker looks up in LD_LIBRARY_PATH and the binary's
- * RUNPATH: root's environment decides, as for any library. */
+ * which the dynamic linker looks up in LD_LIBRARY_PATH, the binary's
+ * RUNPATH if any (stepd has none) and the system's paths: root's
+ * environment decides, as for any library. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -47,7 +48,7 @@ static void load(void)
         if (!h) {
                 snprintf(load_error, sizeof(load_error), "cannot load the TLS module: %s%s",
                          dlerror(), module_path ? "" : " (nor " TLS_MODULE_FILE " by name)");
-                if (!module_path) /* LD_LIBRARY_PATH, RUNPATH */
+                if (!module_path) /* LD_LIBRARY_PATH, RUNPATH, ld.so.cache */
                         h = dlopen(TLS_MODULE_FILE, RTLD_NOW | RTLD_LOCAL);
                 if (!h)
                         return;

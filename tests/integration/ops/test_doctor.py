@@ -58,7 +58,7 @@ class DoctorTest(unittest.TestCase):
                       "cgroups", "state", "socket", "oom", "tls"):
             self.assertIn(check, got, check)
             self.assertNotIn("FAIL", [lvl for lvl, _ in got[check]], check)
-        # the build's TLS module is found through stepd's RUNPATH
+        # the build's TLS module is found by its absolute path in the build folder
         self.assertEqual(got["tls"][0][0], "ok", got["tls"])
         layout = expected_layout()
         self.assertTrue(any(t.startswith("layout %s" % layout) for _l, t in got["cgroups"]),
