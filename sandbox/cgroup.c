@@ -776,6 +776,10 @@ static int remove_dirs(struct step_cgroup *s)
                  * again) instead of moving it to the parent, out of the
                  * step's limits */
                 r = cg_errno(cgroup_delete_cgroup_ext(s->cg[k], CGFLAG_DELETE_EMPTY_ONLY));
+                /* libcgroup (2.0.x) returns 0 when the only failure was
+                 * ECGNONEMPTY: believe the file system, not the code */
+                if (r == 0 && cg_file_exists(s->m->h[k].mount, s->path[k], ""))
+                        r = -EBUSY;
                 if (r < 0 && r != -ENOENT) {
                         ret = ret < 0 ? ret : r;
                         continue;
@@ -792,6 +796,11 @@ int cgroup_step_destroy(struct step_cgroup *cg)
         struct timespec nap = { 0, 1000000 }; /* 1 ms */
 
         if (!cg)
+                return 0;
+        /* Usually empty by now (the step has ended): then the removal alone
+         * does it, without listing every hierarchy's processes first. A
+         * survivor fails it (not always as EBUSY), and the loop kills. */
+        if (remove_dirs(cg) == 0)
                 return 0;
         for (;;) {
                 unsigned n = 0;
