@@ -25,6 +25,7 @@ extern const char *const cg_ctrl_names[_CTRL_MAX];
 struct hierarchy {
         char *mount;                     /* /sys/fs/cgroup/memory */
         char *base;                      /* <own>/stepd, relative to mount, starts with '/' */
+        char *own;                       /* v1: <own>, where a step's init returns to */
         const char *ctrls[_CTRL_MAX];
         size_t n_ctrls;
 };

@@ -83,6 +83,7 @@ static int v1_add_hierarchy(struct cgroup_manager *m, enum ctrl c, char *err, si
         h->base = cg_path_join(own, STEPD_DIR);
         if (!h->base)
                 return cg_fail(-ENOMEM, err, err_len, "out of memory");
+        h->own = TAKE_PTR(own);
         h->mount = TAKE_PTR(mount);
         h->ctrls[h->n_ctrls++] = cg_ctrl_names[c];
         m->of[c] = m->n_h++;

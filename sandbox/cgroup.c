@@ -467,6 +467,7 @@ struct cgroup_manager *cgroup_manager_free(struct cgroup_manager *m)
         for (size_t i = 0; i < _CTRL_MAX; i++) {
                 free(m->h[i].mount);
                 free(m->h[i].base);
+                free(m->h[i].own);
         }
         free(m);
         return NULL;
@@ -681,24 +682,26 @@ int cgroup_step_attach(struct step_cgroup *cg, pid_t pid)
         return 0;
 }
 
-int cgroup_step_self_attach_fds(struct step_cgroup *cg, int *fds, size_t n_max)
+/* The `tasks` file of the step's cgroup (home: of the launcher's own) in
+ * every hierarchy. Raw opens: the child writes "0" with a bare write();
+ * libcgroup cannot act for a process that does not exist yet. The file is
+ * not the locked directory, so closing it keeps the lock. */
+static int tasks_fds(struct step_cgroup *cg, bool home, int *fds, size_t n_max)
 {
         size_t n = 0;
 
         if (!cg || cg->m->layout == CGROUP_LAYOUT_V2)
                 return 0;
         for (size_t i = 0; i < cg->m->n_h; i++) {
+                const char *rel = home ? cg->m->h[i].own : cg->path[i];
                 char path[PATH_MAX];
 
-                if (n >= n_max || !cg->cg[i] || !cg->path[i]) {
+                if (n >= n_max || !cg->cg[i] || !rel) {
                         while (n > 0)
                                 safe_close(fds[--n]);
                         return -EINVAL;
                 }
-                /* Raw open: the child writes "0" with a bare write(); libcgroup
-                 * cannot act for a process that does not exist yet. The file is
-                 * not the locked directory, so closing it keeps the lock. */
-                snprintf(path, sizeof(path), "%s%s/tasks", cg->m->h[i].mount, cg->path[i]);
+                snprintf(path, sizeof(path), "%s%s/tasks", cg->m->h[i].mount, rel);
                 fds[n] = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (fds[n] < 0) {
                         int r = -errno;
@@ -709,6 +712,16 @@ int cgroup_step_self_attach_fds(struct step_cgroup *cg, int *fds, size_t n_max)
                 n++;
         }
         return (int)n;
+}
+
+int cgroup_step_self_attach_fds(struct step_cgroup *cg, int *fds, size_t n_max)
+{
+        return tasks_fds(cg, false, fds, n_max);
+}
+
+int cgroup_step_self_leave_fds(struct step_cgroup *cg, int *fds, size_t n_max)
+{
+        return tasks_fds(cg, true, fds, n_max);
 }
 
 int cgroup_step_stats(struct step_cgroup *cg, struct cgroup_stats *ret)

@@ -59,6 +59,10 @@ int cgroup_step_attach(struct step_cgroup *cg, pid_t pid);
  * how many fds were opened into fds (0 on v2, where the child is cloned
  * into its cgroup), or -errno. The caller closes them. */
 int cgroup_step_self_attach_fds(struct step_cgroup *cg, int *fds, size_t n_max);
+/* v1: the same for the launcher's own cgroup (where the child came from),
+ * in the same order: for the child to leave the step's cgroup again, the
+ * same cheap way. 0 on v2 (leaving cgroup.procs takes that rwsem). */
+int cgroup_step_self_leave_fds(struct step_cgroup *cg, int *fds, size_t n_max);
 int cgroup_step_stats(struct step_cgroup *cg, struct cgroup_stats *ret);
 /* Number of processes in the step's cgroup now. */
 int cgroup_step_count(struct step_cgroup *cg, unsigned *ret);

@@ -175,8 +175,8 @@ static int go_wait(const struct sandbox_plan *p, char *what, size_t what_len)
                 struct cmsghdr h;
                 char buf[CMSG_SPACE(sizeof(int) * GO_FDS_MAX)];
         } u;
-        char go = 0;
-        struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+        unsigned char go[2] = { 0 };
+        struct iovec iov = { .iov_base = go, .iov_len = sizeof(go) };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
                              .msg_controllen = sizeof(u.buf) };
         ssize_t n;
@@ -202,16 +202,18 @@ static int go_wait(const struct sandbox_plan *p, char *what, size_t what_len)
                                 close(fd);
                 }
         }
-        if (n == 0 || go != 'G') {
+        if (n == 0 || go[0] != 'G') {
                 snprintf(what, what_len, "parent went away");
                 return -ECONNABORTED;
         }
-        if (mh.msg_flags & MSG_CTRUNC) {
-                snprintf(what, what_len, "too many fds with \"go\"");
+        if ((mh.msg_flags & MSG_CTRUNC) || n != sizeof(go) || go[1] > p->go->n ||
+            (p->go->n > go[1] && p->go->n != 2 * (size_t)go[1])) {
+                snprintf(what, what_len, "bad fds with \"go\"");
                 return -EPROTO;
         }
+        p->go->n_join = go[1];
         /* v1: never run outside the step's cgroup, whatever the parent sent */
-        if (p->go->want_cgroup_fds && p->go->n == 0) {
+        if (p->go->want_cgroup_fds && p->go->n_join == 0) {
                 snprintf(what, what_len, "no cgroup with \"go\"");
                 return -EPROTO;
         }
@@ -226,15 +228,33 @@ static int cgroup_apply(const struct sandbox_plan *p, char *what, size_t what_le
 {
         int r = 0;
 
-        for (size_t i = 0; i < p->go->n; i++) {
+        for (size_t i = 0; i < p->go->n_join; i++) {
                 if (r == 0 && write(p->go->fd[i], "0", 1) != 1) {
                         snprintf(what, what_len, "hierarchy %zu", i);
                         r = -errno;
                 }
                 close(p->go->fd[i]);
         }
-        p->go->n = 0;
         return r;
+}
+
+/* v1, once the payload runs (its children are born into the step's cgroup
+ * from it): move back to the launcher's cgroup, the same cheap way. Then
+ * the step's cgroup is empty as soon as the step has ended, and the
+ * launcher need not wait for our exit (our namespaces' teardown) to remove
+ * it. Best effort: still inside, we are simply killed and waited for.
+ * Returns whether we are out in every hierarchy. */
+static bool cgroup_leave(const struct sandbox_plan *p)
+{
+        bool out = p->go->n > p->go->n_join;
+
+        for (size_t i = p->go->n_join; i < p->go->n; i++) {
+                if (write(p->go->fd[i], "0", 1) != 1)
+                        out = false;
+                close(p->go->fd[i]);
+        }
+        p->go->n = p->go->n_join = 0;
+        return out;
 }
 
 /* Open what will be bound while we are still the host's root: in a user
@@ -582,9 +602,9 @@ static void report_start(const struct sandbox_plan *p, const struct payload_star
 }
 
 static _noreturn_ void init_loop(const struct sandbox_plan *p, const sigset_t *set,
-                                 pid_t payload)
+                                 pid_t payload, bool outside)
 {
-        struct sync_msg end = { .type = SYNC_MSG_ENDED };
+        struct sync_msg end = { .type = SYNC_MSG_ENDED, .outside = outside };
         int status = 0;
         bool done = false, none_left;
 
@@ -710,5 +730,5 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
         if (p->stdin_fd > 2)
                 close(p->stdin_fd);
         report_start(p, &ps);
-        init_loop(p, &set, payload);
+        init_loop(p, &set, payload, cgroup_leave(p));
 }

@@ -64,19 +64,24 @@ struct sync_msg {
         int32_t wait_status;       /* ENDED: the payload's wait status */
         uint32_t killed;           /* ENDED: processes left after it ended */
         uint32_t terminated;       /* ENDED: teardown began by request (SIGTERM from outside) */
+        uint32_t outside;          /* ENDED: the init is out of the step's cgroup (v1), so the
+                                    * cgroup is empty now, before the init's own exit */
         struct setup_report report;
 };
 
 #define EXIT_SETUP 126
 
-/* The "go" message (parent → init) carries up to this many fds: v1, the
- * step's `tasks` file in each hierarchy, for the init to move itself. */
+/* The "go" message (parent → init): 'G' and how many of its fds are for
+ * joining. v1: the step's `tasks` file in each hierarchy, for the init to
+ * move itself in; then, optionally, the launcher's own in the same order,
+ * for it to move out again once the payload runs. */
 #define GO_FDS_MAX 8
 
 /* What came with "go", filled in by the init (in its own copy of memory). */
 struct go_fds {
         bool want_cgroup_fds;        /* v1: "go" without them is refused */
         size_t n;
+        size_t n_join;               /* fd[0, n_join): join; fd[n_join, n): leave */
         int fd[GO_FDS_MAX];
 };
 

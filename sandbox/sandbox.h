@@ -143,6 +143,14 @@ int sandbox_step_result(struct sandbox_step *s, struct step_result *ret);
  * kills and waits for. */
 int sandbox_step_reap(struct sandbox_step *s, struct step_result *ret);
 bool sandbox_step_reaped(const struct sandbox_step *s);
+/* After SANDBOX_SYNC_ENDED, for a launcher that exits right after its step
+ * (stepd exec): remove the step's cgroup and veth now rather than after the
+ * init's exit, which still has its namespaces to tear down (~0.5 ms). Only
+ * once the init has left the cgroup (v1: it does as soon as its payload
+ * runs; on v2 it stays in): then returns 0, and the init, which has nothing
+ * left to do but exit, is not waited for by sandbox_step_free(): whoever
+ * inherits it reaps it. -EBUSY otherwise: reap, then free. */
+int sandbox_step_release_ended(struct sandbox_step *s);
 
 struct sandbox_step *sandbox_step_free(struct sandbox_step *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct sandbox_step *, sandbox_step_free);

@@ -58,6 +58,7 @@ struct sandbox_step {
         bool have_end;
         bool have_stats;
         bool reaped;
+        bool released;  /* sandbox_step_release_ended(): the init exits unwaited */
         struct setup_report failure;
         struct sync_msg end;
         struct cgroup_stats stats;
@@ -76,7 +77,7 @@ struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
 {
         if (!s)
                 return NULL;
-        if (s->pidfd >= 0 && !s->reaped) {
+        if (s->pidfd >= 0 && !s->reaped && !s->released) {
                 siginfo_t si;
                 syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
                 waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED);
@@ -303,17 +304,19 @@ static int write_id_maps(struct sandbox_step *s, char *err, size_t err_len)
         return r;
 }
 
-/* "go", with fds for the init to take (v1: the cgroup's tasks files). */
-static int send_go(int fd, const int *fds, size_t n)
+/* "go", with fds for the init to take: v1, the step's tasks files (n_join)
+ * and, after them, the launcher's own. */
+static int send_go(int fd, const int *fds, size_t n, size_t n_join)
 {
         union {
                 struct cmsghdr h;
                 char buf[CMSG_SPACE(sizeof(int) * GO_FDS_MAX)];
         } u;
-        struct iovec iov = { .iov_base = (char *)"G", .iov_len = 1 };
+        unsigned char go[2] = { 'G', (unsigned char)n_join };
+        struct iovec iov = { .iov_base = go, .iov_len = sizeof(go) };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-        if (n > GO_FDS_MAX)
+        if (n > GO_FDS_MAX || n_join > n)
                 return -E2BIG;
         if (n > 0) {
                 struct cmsghdr *cm;
@@ -327,7 +330,7 @@ static int send_go(int fd, const int *fds, size_t n)
                 cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
                 memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
         }
-        return sendmsg(fd, &mh, MSG_NOSIGNAL) == 1 ? 0 : negative_errno();
+        return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(go) ? 0 : negative_errno();
 }
 
 static int sync_read_one(struct sandbox_step *s);
@@ -337,7 +340,7 @@ static int attach(struct sandbox_step *s, char *err, size_t err_len)
 {
         const struct launch_spec *spec = s->plan.spec;
         int fds[GO_FDS_MAX];
-        size_t n_fds = 0;
+        size_t n_fds = 0, n_join = 0;
         int r;
 
         if (spec->user_namespace) {
@@ -352,14 +355,20 @@ static int attach(struct sandbox_step *s, char *err, size_t err_len)
         }
         /* v2: cloned into it; v1: the init moves itself (cgroup_apply) */
         if (cgroup_step_clone_fd(s->cgroup) < 0) {
-                r = cgroup_step_self_attach_fds(s->cgroup, fds, ARRAY_SIZE(fds));
+                r = cgroup_step_self_attach_fds(s->cgroup, fds, ARRAY_SIZE(fds) / 2);
                 if (r < 0) {
                         snprintf(err, err_len, "cannot open the step's cgroup: %s", strerror(-r));
                         return r;
                 }
-                n_fds = (size_t)r;
+                n_fds = n_join = (size_t)r;
+                /* and out again once the payload runs; without these
+                 * (the launcher's cgroup is gone?) it stays in, and its
+                 * end is waited for */
+                r = cgroup_step_self_leave_fds(s->cgroup, fds + n_join, n_join);
+                if (r == (int)n_join)
+                        n_fds += n_join;
         }
-        r = send_go(s->sync_fd, fds, n_fds);
+        r = send_go(s->sync_fd, fds, n_fds, n_join);
         for (size_t i = 0; i < n_fds; i++)
                 safe_close(fds[i]);
         /* EPIPE, ECONNRESET: the child already failed (its report waits on
@@ -613,6 +622,20 @@ int sandbox_step_result(struct sandbox_step *s, struct step_result *ret)
         if (!s->have_end)
                 return -EAGAIN;
         result_finish(s, NULL, ret);
+        return 0;
+}
+
+int sandbox_step_release_ended(struct sandbox_step *s)
+{
+        if (!s->have_end || !s->end.outside)
+                return -EBUSY;
+        if (!s->released) {
+                /* After its report it only exits: nothing to kill. */
+                s->released = true;
+                cgroup_pool_release(s->pool, s->cgroup);
+                s->cgroup = NULL;
+                s->veth = net_veth_free(s->veth);
+        }
         return 0;
 }
 

@@ -6,9 +6,12 @@
  * (exec_options.c), create a fresh working folder under the state folder,
  * sandbox_spawn(), then a small poll() loop passes the step's output
  * through, enforces the timeout (SIGTERM, grace, SIGKILL backstop), turns
- * SIGINT/SIGTERM into a cancel, removes the working folder as soon as the
- * init reports the end (while the init exits), and reaps. The result goes
- * to stderr as one line (or JSON with --json); the exit status is the
+ * SIGINT/SIGTERM into a cancel, and as soon as the init reports the end
+ * removes the working folder and (v1: the init has left it) the cgroup,
+ * and is done: the init's own exit, its namespaces' teardown, is not
+ * waited for (whoever inherits it reaps it). On v2 the init is still in
+ * the cgroup then: its exit is waited for and it is reaped. The result
+ * goes to stderr as one line (or JSON with --json); the exit status is the
  * step's.
  */
 #include <errno.h>
@@ -43,7 +46,8 @@ struct exec_loop {
         bool ending;               /* SIGTERM sent, backstop armed */
         bool ended;                /* the init reported the end */
         uint64_t grace_ms;
-        bool exited;
+        bool exited;               /* reaped, or released at the end */
+        bool released;             /* sandbox_step_release_ended() */
 };
 
 static int arm_timer(int tfd, uint64_t ms)
@@ -119,8 +123,8 @@ static void on_signal(struct exec_loop *l)
                 end_step(l, STEP_REASON_CANCELLED);
 }
 
-/* The init has exited, so every process of the step is gone and all it
- * wrote is in the pipes. A step may have passed its pipe ends to a process
+/* The step has ended (its init said so, or it has exited), so every process
+ * of the step is gone and all it wrote is in the pipes. A step may have passed its pipe ends to a process
  * outside (over a unix socket): waiting for EOF would wait for that one.
  * So take what is buffered (bounded, in case someone keeps writing), and
  * stop. */
@@ -152,10 +156,13 @@ static int run_loop(struct exec_loop *l)
                         if (r == SANDBOX_SYNC_EOF || r < 0)
                                 l->pfd[FD_SYNC].fd = -1;
                         /* Nothing of the step is left to write there: the
-                         * folder goes while the init's exit runs elsewhere. */
+                         * folder goes while the init's exit runs elsewhere,
+                         * and the cgroup too where the init has left it. */
                         if (r == SANDBOX_SYNC_ENDED) {
                                 l->ended = true;
                                 exec_workdir_remove(l->o);
+                                l->released = sandbox_step_release_ended(l->step) == 0;
+                                l->exited = l->released;
                         }
                 }
                 if (l->pfd[FD_TIMER].revents)
@@ -232,7 +239,7 @@ static int supervise(struct sandbox_context *ctx, struct exec_options *o,
         r = run_loop(&l);
         if (r < 0)
                 return log_errno(r, "poll failed");
-        r = sandbox_step_reap(step, ret);
+        r = l.released ? sandbox_step_result(step, ret) : sandbox_step_reap(step, ret);
         if (r < 0)
                 return log_errno(r, "cannot collect the step's result");
         if (l.forced != STEP_REASON_NONE && ret->reason != STEP_REASON_SETUP_FAILED)

@@ -259,6 +259,32 @@ def has_cap(bit):
     return False
 
 
+def cgroup_paths(pid):
+    """{controller: path} of a process; v2's unified path under ""."""
+    paths = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f.read().splitlines():
+            _, ctrls, path = line.split(":", 2)
+            for c in ctrls.split(",") if ctrls else [""]:
+                paths[c] = path
+    return paths
+
+
+def cgroup_dir(ctrl, path):
+    """Where a cgroup of controller ctrl ("" for v2) lives on this host."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype, opts = fields[sep + 1], fields[sep + 3].split(",")
+            if (ctrl == "" and fstype == "cgroup2") or (fstype == "cgroup" and ctrl in opts):
+                return fields[4] + path
+    raise AssertionError(f"no hierarchy for {ctrl!r}")
+
+
+CGROUP_V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
 def processes_with(marker, start=False):
     marker = marker.encode().decode("unicode_escape").encode()
     found = []
@@ -337,6 +363,28 @@ class TestTeardown(ExecTestCase):
                 paths[c] = path
         for ctrl in ("memory", "pids", "cpu"):
             self.assertIn("/stepd/", paths.get(ctrl, ""), f"{ctrl}: {step}")
+
+    def test_init_leaves_the_cgroup_which_is_gone_when_exec_returns(self):
+        # v1: the step's init moves back to the launcher's cgroup once the
+        # command runs, so the step's cgroup is empty when the step ends and
+        # stepd exec removes it then, without waiting for the init's exit
+        proc = self.running_launcher()
+        try:
+            time.sleep(0.5)
+            sleeper = processes_with("/bin/sleep\\x002.0421\\x00", start=True)
+            self.assertEqual(len(sleeper), 1, sleeper)
+            with open(f"/proc/{sleeper[0]}/status") as f:
+                init = int([l for l in f if l.startswith("PPid:")][0].split()[1])
+            step, init_cg = cgroup_paths(sleeper[0]), cgroup_paths(init)
+            launcher = cgroup_paths(proc.pid)
+        finally:
+            proc.wait(timeout=30)
+        ctrls = [""] if CGROUP_V2 else ["memory", "pids", "cpu"]
+        for ctrl in ctrls:
+            self.assertIn("/stepd/", step[ctrl], step)
+            if not CGROUP_V2:  # v2: it stays (leaving would cost an RCU grace period)
+                self.assertEqual(init_cg[ctrl], launcher[ctrl], (ctrl, init_cg, launcher))
+            self.assertFalse(os.path.exists(cgroup_dir(ctrl, step[ctrl])), (ctrl, step))
 
     def test_cancel_by_signal(self):
         proc = subprocess.Popen([STEPD, "exec", "--json", "--state", self.state, "--uid",

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -435,6 +437,29 @@ static int next_sync(struct sandbox_step *step)
         return sandbox_step_on_sync(step);
 }
 
+/* A spec that runs `sh -c script` in a fresh working folder "w" under a
+ * new folder in /tmp (parent, which the caller removes with it). */
+static struct launch_spec *script_spec(const char *script, const char *id, char *parent,
+                                       int *ret_dfd)
+{
+        struct launch_spec *spec = valid_spec();
+
+        ck_assert_ptr_nonnull(mkdtemp(parent));
+        *ret_dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(*ret_dfd, 0);
+        ck_assert_int_eq(workdir_create(*ret_dfd, "w", spec->uid, spec->gid, 0700), 0);
+        free(spec->workdir);
+        ck_assert_int_ge(asprintf(&spec->workdir, "%s/w", parent), 0);
+        free(spec->step_id);
+        ck_assert_int_ge(asprintf(&spec->step_id, "%s-%d", id, (int)getpid()), 0);
+        strv_free(spec->argv);
+        spec->argv = NULL;
+        ck_assert_int_eq(strv_push(&spec->argv, "/bin/sh"), 0);
+        ck_assert_int_eq(strv_push(&spec->argv, "-c"), 0);
+        ck_assert_int_eq(strv_push(&spec->argv, script), 0);
+        return spec;
+}
+
 /* The init reports the end once every process of the step is gone: the
  * result is there then, before the init's own exit is waited for, and it is
  * what reaping the init gives afterwards. */
@@ -442,30 +467,16 @@ START_TEST(step_end_reported_before_the_init_is_reaped)
 {
         _cleanup_(sandbox_context_freep) struct sandbox_context *ctx = NULL;
         _cleanup_(sandbox_step_freep) struct sandbox_step *step = NULL;
-        _cleanup_(launch_spec_freep) struct launch_spec *spec = valid_spec();
-        char parent[] = "/tmp/stepd-core-XXXXXX", err[512], id[64];
+        char parent[] = "/tmp/stepd-core-XXXXXX", err[512];
+        int dfd, r;
+        /* a child left behind, for the init to end: the end comes after it */
+        _cleanup_(launch_spec_freep) struct launch_spec *spec =
+                script_spec("sleep 30 & exit 7", "core-end", parent, &dfd);
         struct sandbox_io io = { .stdin_fd = -1 };
         struct step_result early, reaped;
         struct pollfd pp;
-        int dfd, r;
 
-        ck_assert_ptr_nonnull(mkdtemp(parent));
-        dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        ck_assert_int_ge(dfd, 0);
-        ck_assert_int_eq(workdir_create(dfd, "w", spec->uid, spec->gid, 0700), 0);
-        free(spec->workdir);
-        ck_assert_int_ge(asprintf(&spec->workdir, "%s/w", parent), 0);
-        snprintf(id, sizeof(id), "core-end-%d", (int)getpid());
-        free(spec->step_id);
-        spec->step_id = strdup(id);
-        strv_free(spec->argv);
-        spec->argv = NULL;
-        ck_assert_int_eq(strv_push(&spec->argv, "/bin/sh"), 0);
-        ck_assert_int_eq(strv_push(&spec->argv, "-c"), 0);
-        /* a child left behind, for the init to end: the end comes after it */
-        ck_assert_int_eq(strv_push(&spec->argv, "sleep 30 & exit 7"), 0);
         spec->kill_grace_ms = 100;
-
         ck_assert_msg(sandbox_context_new(&ctx, err, sizeof(err)) == 0, "%s", err);
         r = sandbox_spawn(ctx, spec, &io, &step, err, sizeof(err));
         ck_assert_msg(r == 0, "spawn: %s", err);
@@ -499,6 +510,76 @@ START_TEST(step_end_reported_before_the_init_is_reaped)
 }
 END_TEST
 
+/* Where the step's cgroup of the memory controller is (v1) or its
+ * unified one (v2), below this process's own. */
+static void memory_cgroup_dir(const char *step_id, bool v2, char *buf, size_t len)
+{
+        char line[512], own[400] = "";
+        FILE *f = fopen("/proc/self/cgroup", "re");
+
+        ck_assert_ptr_nonnull(f);
+        while (fgets(line, sizeof(line), f)) {
+                char *ctrls = strchr(line, ':'), *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
+
+                if (!path)
+                        continue;
+                *path++ = 0;
+                path[strcspn(path, "\n")] = 0;
+                if (v2 ? strcmp(ctrls + 1, "") == 0 : strstr(ctrls + 1, "memory") != NULL)
+                        snprintf(own, sizeof(own), "%s", strcmp(path, "/") == 0 ? "" : path);
+        }
+        fclose(f);
+        snprintf(buf, len, "/sys/fs/cgroup%s%s/stepd/%s", v2 ? "" : "/memory", own, step_id);
+}
+
+/* v1: the init leaves the step's cgroup once its payload runs, so at the
+ * end the cgroup can go at once, and the init's own exit is not waited for
+ * (its launcher is about to exit: stepd exec). v2: the init stays in, and
+ * this is refused. */
+START_TEST(release_at_the_end_removes_the_cgroup_before_the_init_exits)
+{
+        _cleanup_(sandbox_context_freep) struct sandbox_context *ctx = NULL;
+        _cleanup_(sandbox_step_freep) struct sandbox_step *step = NULL;
+        char parent[] = "/tmp/stepd-core-XXXXXX", err[512], cg[PATH_MAX];
+        int dfd, r, status;
+        _cleanup_(launch_spec_freep) struct launch_spec *spec =
+                script_spec("exit 3", "core-release", parent, &dfd);
+        struct sandbox_io io = { .stdin_fd = -1 };
+        struct step_result res;
+        struct stat st;
+        pid_t init;
+        bool v2;
+
+        ck_assert_msg(sandbox_context_new(&ctx, err, sizeof(err)) == 0, "%s", err);
+        v2 = sandbox_context_layout(ctx) == CGROUP_LAYOUT_V2;
+        r = sandbox_spawn(ctx, spec, &io, &step, err, sizeof(err));
+        ck_assert_msg(r == 0, "spawn: %s", err);
+        init = sandbox_step_pid(step);
+        memory_cgroup_dir(spec->step_id, v2, cg, sizeof(cg));
+        ck_assert_int_eq(next_sync(step), SANDBOX_SYNC_STARTED);
+        ck_assert_msg(stat(cg, &st) == 0, "%s: %m", cg);
+        ck_assert_int_eq(sandbox_step_release_ended(step), -EBUSY); /* not ended yet */
+        ck_assert_int_eq(next_sync(step), SANDBOX_SYNC_ENDED);
+        if (v2) {
+                ck_assert_int_eq(sandbox_step_release_ended(step), -EBUSY);
+        } else {
+                ck_assert_int_eq(sandbox_step_release_ended(step), 0);
+                ck_assert_msg(stat(cg, &st) < 0 && errno == ENOENT, "%s still there", cg);
+                ck_assert_int_eq(sandbox_step_result(step, &res), 0);
+                ck_assert_int_eq(res.reason, STEP_REASON_EXITED);
+                ck_assert_int_eq(res.exit_code, 3);
+                ck_assert_uint_gt(res.memory_peak_bytes, 0);
+                /* freed without waiting: the init is still ours to reap */
+                step = sandbox_step_free(step);
+                ck_assert_int_eq(waitpid(init, &status, 0), init);
+        }
+        step = sandbox_step_free(step);
+        ck_assert_int_eq(workdir_remove(dfd, "w"), 0);
+        close(dfd);
+        ck_assert_int_eq(rmdir(parent), 0);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("sandbox-core");
@@ -517,6 +598,7 @@ int main(void)
         tcase_add_test(tc, worker_stack_left_out_only_around_the_clone);
         tcase_add_test(tc, worker_ended_by_pthread_exit_leaves_no_stale_stack);
         tcase_add_test(tc, step_end_reported_before_the_init_is_reaped);
+        tcase_add_test(tc, release_at_the_end_removes_the_cgroup_before_the_init_exits);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
