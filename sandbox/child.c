@@ -31,11 +31,13 @@
  *            payload_start).
  *
  * Pipes and sockets:
- *   sync     SOCK_SEQPACKET socketpair parent <-> init. Parent → init: one
- *            "go" byte, with (v1) the cgroup's `tasks` fds. Init → parent:
- *            STARTED, SETUP_FAILED (report), ENDED (the payload's wait
- *            status and how many processes were left).
- *            EOF: the init is gone.
+ *   sync     SOCK_SEQPACKET socketpair parent <-> init. Parent → init:
+ *            "go" (two bytes: 'G' and how many fds are for joining), with
+ *            (v1) the step cgroup's `tasks` fds, to join before the
+ *            payload, and the launcher's own, to leave once it runs.
+ *            Init → parent: STARTED, SETUP_FAILED (report), ENDED (the
+ *            payload's wait status, how many processes were left, whether
+ *            the init is out of the cgroup). EOF: the init is gone.
  *   stdout, stderr: pipes to the parent; stdin: /dev/null or the caller's fd.
  *
  * Signals: the init blocks the signals it passes on and waits with
@@ -705,6 +707,7 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
         struct payload_start ps = { .plan = p };
         sigset_t set;
         pid_t payload;
+        bool outside;
 
         close_inherited_fds(p);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -738,5 +741,12 @@ _noreturn_ void sandbox_child(const struct sandbox_plan *p)
         if (p->stdin_fd > 2)
                 close(p->stdin_fd);
         report_start(p, &ps);
-        init_loop(p, &set, payload, cgroup_leave(p));
+        outside = cgroup_leave(p);
+        /* The launcher's stdio, kept only so that no fd landed on 0-2 before
+         * the payload set up its own: its caller may read it until EOF, and
+         * the launcher may exit before we do. We open nothing from here on. */
+        for (int fd = 0; fd <= 2; fd++)
+                if (fd != p->sync_fd)
+                        close(fd);
+        init_loop(p, &set, payload, outside);
 }

@@ -14,7 +14,8 @@
  *                                waits kill_grace_ms, then SIGKILLs the rest
  *   sandbox_step_kill()        → SIGKILL the whole step now (backstop)
  *   sandbox_step_free()        → kills what is left, removes the cgroup (with a
- *                                pool: hands it to the pool's worker)
+ *                                pool: hands it to the pool's worker); after
+ *                                sandbox_step_release_ended(), only frees
  *
  * When the init reports the end, or (it was killed) the pidfd fires, every
  * process of the step is gone, so everything the step wrote is in the
@@ -149,7 +150,8 @@ bool sandbox_step_reaped(const struct sandbox_step *s);
  * once the init has left the cgroup (v1: it does as soon as its payload
  * runs; on v2 it stays in): then returns 0, and the init, which has nothing
  * left to do but exit, is not waited for by sandbox_step_free(): whoever
- * inherits it reaps it. -EBUSY otherwise: reap, then free. */
+ * inherits it reaps it. -EBUSY otherwise (also for a launcher with a cgroup
+ * pool, which is long-lived and must reap): reap, then free. */
 int sandbox_step_release_ended(struct sandbox_step *s);
 
 struct sandbox_step *sandbox_step_free(struct sandbox_step *s);

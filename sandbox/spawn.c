@@ -9,8 +9,11 @@
  *                   v2 straight into its cgroup); on v1 make the cgroup now,
  *                   while the init builds its root; write the user
  *                   namespace's id maps, create the veth; send "go", with
- *                   (v1) the cgroup's tasks fds for the init to move itself.
+ *                   (v1) the cgroup's tasks fds for the init to move itself
+ *                   in, and the launcher's for it to move out again.
  * sandbox_step_on_sync(): STARTED / SETUP_FAILED / ENDED messages.
+ * sandbox_step_release_ended(): at ENDED, with the init out of the cgroup
+ *                   (v1), remove the cgroup now; free then skips the wait.
  * sandbox_step_reap(): the init's wait status, its final message, the
  *                   cgroup's accounting; the cgroup goes in
  *                   sandbox_step_free().
@@ -627,7 +630,9 @@ int sandbox_step_result(struct sandbox_step *s, struct step_result *ret)
 
 int sandbox_step_release_ended(struct sandbox_step *s)
 {
-        if (!s->have_end || !s->end.outside)
+        /* A pool means a long-lived launcher: it must reap, not leave a
+         * zombie behind for its whole life. */
+        if (!s->have_end || !s->end.outside || s->pool)
                 return -EBUSY;
         if (!s->released) {
                 /* After its report it only exits: nothing to kill. */

@@ -510,13 +510,38 @@ START_TEST(step_end_reported_before_the_init_is_reaped)
 }
 END_TEST
 
+/* Where the memory controller's hierarchy (v1) or the unified one (v2) is
+ * mounted, from mountinfo: "... MOUNTPOINT ... - FSTYPE SOURCE OPTIONS". */
+static void memory_hierarchy(bool v2, char *buf, size_t len)
+{
+        char line[1024];
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+
+        ck_assert_ptr_nonnull(f);
+        buf[0] = 0;
+        while (!buf[0] && fgets(line, sizeof(line), f)) {
+                char mnt[512], type[64], opts[512];
+                const char *sep = strstr(line, " - ");
+
+                if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 ||
+                    sscanf(sep, " - %63s %*s %511s", type, opts) != 2)
+                        continue;
+                if (v2 ? strcmp(type, "cgroup2") == 0
+                       : strcmp(type, "cgroup") == 0 && strstr(opts, "memory"))
+                        snprintf(buf, len, "%s", mnt);
+        }
+        fclose(f);
+        ck_assert_msg(buf[0], "no %s hierarchy mounted", v2 ? "unified" : "memory");
+}
+
 /* Where the step's cgroup of the memory controller is (v1) or its
  * unified one (v2), below this process's own. */
 static void memory_cgroup_dir(const char *step_id, bool v2, char *buf, size_t len)
 {
-        char line[512], own[400] = "";
+        char line[512], own[400] = "", mount[512];
         FILE *f = fopen("/proc/self/cgroup", "re");
 
+        memory_hierarchy(v2, mount, sizeof(mount));
         ck_assert_ptr_nonnull(f);
         while (fgets(line, sizeof(line), f)) {
                 char *ctrls = strchr(line, ':'), *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
@@ -529,7 +554,7 @@ static void memory_cgroup_dir(const char *step_id, bool v2, char *buf, size_t le
                         snprintf(own, sizeof(own), "%s", strcmp(path, "/") == 0 ? "" : path);
         }
         fclose(f);
-        snprintf(buf, len, "/sys/fs/cgroup%s%s/stepd/%s", v2 ? "" : "/memory", own, step_id);
+        snprintf(buf, len, "%s%s/stepd/%s", mount, own, step_id);
 }
 
 /* v1: the init leaves the step's cgroup once its payload runs, so at the
