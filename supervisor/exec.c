@@ -123,11 +123,11 @@ static void on_signal(struct exec_loop *l)
                 end_step(l, STEP_REASON_CANCELLED);
 }
 
-/* The step has ended (its init said so, or it has exited), so every process
- * of the step is gone and all it wrote is in the pipes. A step may have passed its pipe ends to a process
- * outside (over a unix socket): waiting for EOF would wait for that one.
- * So take what is buffered (bounded, in case someone keeps writing), and
- * stop. */
+/* The step has ended (its init said so, or it has exited), so every
+ * process of the step is gone and all it wrote is in the pipes. A step may
+ * have passed its pipe ends to a process outside (over a unix socket):
+ * waiting for EOF would wait for that one. So take what is buffered
+ * (bounded, in case someone keeps writing), and stop. */
 static void drain_after_exit(struct exec_loop *l)
 {
         for (int i = FD_OUT; i <= FD_ERR; i++)
