@@ -300,6 +300,15 @@ int write_string_file(const char *path, const char *s)
         return loop_write(fd, s, strlen(s));
 }
 
+int write_string_file_at(int dir_fd, const char *name, const char *s)
+{
+        _cleanup_close_ int fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+
+        if (fd < 0)
+                return -errno;
+        return loop_write(fd, s, strlen(s));
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
         char buf[PATH_MAX];

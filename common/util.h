@@ -51,6 +51,8 @@ int read_full_file(const char *path, char **ret, size_t *ret_len);
 int read_full_fd(int fd, char **ret, size_t *ret_len);
 /* Write a string to a file (O_WRONLY|O_CLOEXEC, no create): sysfs/procfs knobs. */
 int write_string_file(const char *path, const char *s);
+/* name below dir_fd, not following a link in its last component */
+int write_string_file_at(int dir_fd, const char *name, const char *s);
 
 /* Make every directory of path (mode for new ones). */
 int mkdir_p(const char *path, mode_t mode);

@@ -32,6 +32,13 @@ struct hierarchy {
 
 struct backend;
 
+/* A limit to write into a new step cgroup: a file of its directory, a value. */
+struct cg_setting {
+        const char *file;
+        char value[48];
+};
+#define CG_SETTINGS_MAX 4
+
 struct cgroup_manager {
         enum cgroup_layout layout;
         const struct backend *be;
@@ -58,9 +65,9 @@ struct step_cgroup {
 struct backend {
         /* Find hierarchies and our place, check controllers, create <own>/stepd. */
         int (*setup)(struct cgroup_manager *m, char *err, size_t err_len);
-        /* Add controllers of hierarchy hi and the limits as libcgroup values. */
-        int (*add_values)(const struct cgroup_manager *m, size_t hi, struct cgroup *cg,
-                          const struct step_limits *l);
+        /* The limits of hierarchy hi, in the order to write them; their number. */
+        size_t (*settings)(const struct cgroup_manager *m, size_t hi, const struct step_limits *l,
+                           struct cg_setting out[CG_SETTINGS_MAX]);
         int (*stats)(const struct step_cgroup *s, struct cgroup_stats *ret);
         /* Kill every process atomically where the kernel can; 0 if it cannot. */
         int (*kill_all)(const struct step_cgroup *s);
@@ -79,7 +86,7 @@ int cg_read_u64(const char *ctrl, const char *rel, const char *file, const char 
                 uint64_t *ret);
 /* cgroup-v1.c, shared with v2 */
 int cg_make_base(const struct hierarchy *h, char *err, size_t err_len);
-int cg_add_u64(struct cgroup_controller *c, const char *name, uint64_t v);
+size_t cg_setting_u64(struct cg_setting *out, size_t n, const char *file, uint64_t v);
 uint64_t cg_cfs_quota_us(uint32_t cpu_millis);
 
 /* cgroup.c, for the pool: can made step cgroups be renamed (v1), and do it. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cgroup v1 (and the hybrid layout): one hierarchy per controller (or per
  * co-mounted set); see cgroup.c. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -112,9 +113,13 @@ static int v1_setup(struct cgroup_manager *m, char *err, size_t err_len)
         return 0;
 }
 
-int cg_add_u64(struct cgroup_controller *c, const char *name, uint64_t v)
+/* out[n] = file, v; n + 1 */
+size_t cg_setting_u64(struct cg_setting *out, size_t n, const char *file, uint64_t v)
 {
-        return cg_errno(cgroup_add_value_uint64(c, name, v));
+        assert(n < CG_SETTINGS_MAX);
+        out[n].file = file;
+        snprintf(out[n].value, sizeof(out[n].value), "%llu", (unsigned long long)v);
+        return n + 1;
 }
 
 uint64_t cg_cfs_quota_us(uint32_t cpu_millis)
@@ -123,32 +128,30 @@ uint64_t cg_cfs_quota_us(uint32_t cpu_millis)
         return MAX((uint64_t)cpu_millis * CFS_PERIOD_US / 1000, 1000ULL);
 }
 
-static int v1_add_values(const struct cgroup_manager *m, size_t hi, struct cgroup *cg,
-                         const struct step_limits *l)
+static size_t v1_settings(const struct cgroup_manager *m, size_t hi, const struct step_limits *l,
+                          struct cg_setting out[CG_SETTINGS_MAX])
 {
         const struct hierarchy *h = &m->h[hi];
-        int r = 0;
+        size_t n = 0;
 
-        for (size_t i = 0; i < h->n_ctrls && r == 0; i++) {
+        for (size_t i = 0; i < h->n_ctrls; i++) {
                 const char *name = h->ctrls[i];
-                struct cgroup_controller *c = cgroup_add_controller(cg, name);
 
-                if (!c)
-                        return -ENOMEM;
                 if (streq(name, "memory") && l->memory_bytes > 0) {
                         /* limit first: the kernel wants memsw >= limit */
-                        r = cg_add_u64(c, "memory.limit_in_bytes", l->memory_bytes);
-                        if (r == 0 && m->has_memsw)
-                                r = cg_add_u64(c, "memory.memsw.limit_in_bytes", l->memory_bytes);
+                        n = cg_setting_u64(out, n, "memory.limit_in_bytes", l->memory_bytes);
+                        if (m->has_memsw)
+                                n = cg_setting_u64(out, n, "memory.memsw.limit_in_bytes",
+                                                   l->memory_bytes);
                 } else if (streq(name, "pids") && l->pids_max > 0) {
-                        r = cg_add_u64(c, "pids.max", l->pids_max);
+                        n = cg_setting_u64(out, n, "pids.max", l->pids_max);
                 } else if (streq(name, "cpu") && l->cpu_millis > 0) {
-                        r = cg_add_u64(c, "cpu.cfs_period_us", CFS_PERIOD_US);
-                        if (r == 0)
-                                r = cg_add_u64(c, "cpu.cfs_quota_us", cg_cfs_quota_us(l->cpu_millis));
+                        /* The period of a new v1 cgroup is the kernel's
+                         * default (100 ms, CFS_PERIOD_US), not its parent's. */
+                        n = cg_setting_u64(out, n, "cpu.cfs_quota_us", cg_cfs_quota_us(l->cpu_millis));
                 }
         }
-        return r;
+        return n;
 }
 
 static int v1_stats(const struct step_cgroup *s, struct cgroup_stats *ret)
@@ -201,7 +204,7 @@ static int v1_kill_all(const struct step_cgroup *s)
 
 const struct backend cg_backend_v1 = {
         .setup = v1_setup,
-        .add_values = v1_add_values,
+        .settings = v1_settings,
         .stats = v1_stats,
         .kill_all = v1_kill_all,
 };

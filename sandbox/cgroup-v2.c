@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cgroup v2 (unified): one hierarchy; stepd moves itself into
  * <own>/supervisor and enables its controllers below <own>; see cgroup.c. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -132,31 +133,28 @@ static int v2_setup(struct cgroup_manager *m, char *err, size_t err_len)
         return 0;
 }
 
-static int v2_add_values(const struct cgroup_manager *m, size_t hi, struct cgroup *cg,
-                         const struct step_limits *l)
+static size_t v2_settings(const struct cgroup_manager *m, size_t hi, const struct step_limits *l,
+                          struct cg_setting out[CG_SETTINGS_MAX])
 {
-        struct cgroup_controller *mem = cgroup_add_controller(cg, "memory");
-        struct cgroup_controller *pids = cgroup_add_controller(cg, "pids");
-        struct cgroup_controller *cpu = cgroup_add_controller(cg, "cpu");
-        char quota[64];
-        int r = 0;
+        size_t n = 0;
 
-        if (!mem || !pids || !cpu)
-                return -ENOMEM;
+        (void)hi; /* one hierarchy */
         if (l->memory_bytes > 0) {
-                r = cg_add_u64(mem, "memory.max", l->memory_bytes);
+                n = cg_setting_u64(out, n, "memory.max", l->memory_bytes);
                 /* like memsw on v1: swap must not let a step dodge its limit */
-                if (r == 0 && m->has_swap_max)
-                        r = cg_add_u64(mem, "memory.swap.max", 0);
+                if (m->has_swap_max)
+                        n = cg_setting_u64(out, n, "memory.swap.max", 0);
         }
-        if (r == 0 && l->pids_max > 0)
-                r = cg_add_u64(pids, "pids.max", l->pids_max);
-        if (r == 0 && l->cpu_millis > 0) {
-                snprintf(quota, sizeof(quota), "%llu %llu",
+        if (l->pids_max > 0)
+                n = cg_setting_u64(out, n, "pids.max", l->pids_max);
+        if (l->cpu_millis > 0) {
+                assert(n < CG_SETTINGS_MAX);
+                out[n].file = "cpu.max";
+                snprintf(out[n].value, sizeof(out[n].value), "%llu %llu",
                          (unsigned long long)cg_cfs_quota_us(l->cpu_millis), CFS_PERIOD_US);
-                r = cg_errno(cgroup_add_value_string(cpu, "cpu.max", quota));
+                n++;
         }
-        return r;
+        return n;
 }
 
 static int v2_stats(const struct step_cgroup *s, struct cgroup_stats *ret)
@@ -194,7 +192,7 @@ static int v2_kill_all(const struct step_cgroup *s)
 
 const struct backend cg_backend_v2 = {
         .setup = v2_setup,
-        .add_values = v2_add_values,
+        .settings = v2_settings,
         .stats = v2_stats,
         .kill_all = v2_kill_all,
 };

@@ -9,7 +9,8 @@
  *   `<own>/stepd` below it. Controllers that share a mount (cpu,cpuacct on
  *   many distros) share one `struct hierarchy`; on v2 there is one.
  * - A step cgroup is one libcgroup `struct cgroup` per hierarchy, named
- *   `<own>/stepd/<step>`, created with its limits as libcgroup values.
+ *   `<own>/stepd/<step>`, created by libcgroup; its limits are written
+ *   through the directory's fd (see step_create_one).
  *   Creation opens each step directory and holds a POSIX read lock on it for
  *   the step's life: that lock (listed in /proc/locks, not inherited by
  *   fork, gone when we die) is what tells a live step from a leftover.
@@ -506,12 +507,18 @@ enum cgroup_layout cgroup_manager_layout(const struct cgroup_manager *m)
 
 /* ---- steps --------------------------------------------------------------- */
 
+/* libcgroup makes the directory; the limits are written through the locked
+ * directory fd: libcgroup would re-read /proc/mounts for every value
+ * (~50 us each, more while steps mount), and a relative write cannot land
+ * anywhere but in this directory. */
 static int step_create_one(struct step_cgroup *s, size_t hi, const char *name,
                            const struct step_limits *l, char *err, size_t err_len)
 {
         const struct cgroup_manager *m = s->m;
         const struct hierarchy *h = &m->h[hi];
+        struct cg_setting set[CG_SETTINGS_MAX];
         struct cgroup *cg;
+        size_t n;
         int r;
 
         s->path[hi] = cg_path_join(h->base, name);
@@ -522,21 +529,29 @@ static int step_create_one(struct step_cgroup *s, size_t hi, const char *name,
                 return cg_fail(-EEXIST, err, err_len, "cgroup %s%s already exists", h->mount,
                             s->path[hi]);
         cg = cgroup_new_cgroup(s->path[hi]);
+        for (size_t i = 0; cg && i < h->n_ctrls; i++)
+                if (!cgroup_add_controller(cg, h->ctrls[i]))
+                        cgroup_free(&cg);
         if (!cg)
                 return cg_fail(-ENOMEM, err, err_len, "out of memory");
-        r = m->be->add_values(m, hi, cg, l);
-        if (r == 0)
-                r = cg_errno(cgroup_create_cgroup(cg, 1));
+        r = cg_errno(cgroup_create_cgroup(cg, 1));
         if (r < 0) {
                 cgroup_free(&cg);
-                return cg_fail(r, err, err_len, "cannot create cgroup %s%s with its limits: %s",
-                            h->mount, s->path[hi], strerror(-r));
+                return cg_fail(r, err, err_len, "cannot create cgroup %s%s: %s", h->mount,
+                            s->path[hi], strerror(-r));
         }
         s->cg[hi] = cg;
         r = open_marked(h, s->path[hi], &s->fd[hi]);
         if (r < 0)
                 return cg_fail(r, err, err_len, "cannot open and lock %s%s: %s", h->mount,
                             s->path[hi], strerror(-r));
+        n = m->be->settings(m, hi, l, set);
+        for (size_t i = 0; i < n; i++) {
+                r = write_string_file_at(s->fd[hi], set[i].file, set[i].value);
+                if (r < 0)
+                        return cg_fail(r, err, err_len, "cannot set %s%s/%s to %s: %s", h->mount,
+                                    s->path[hi], set[i].file, set[i].value, strerror(-r));
+        }
         return 0;
 }
 

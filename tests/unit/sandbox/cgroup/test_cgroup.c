@@ -156,6 +156,27 @@ START_TEST(duplicate_name_refused)
 }
 END_TEST
 
+/* A limit the kernel refuses (pids.max above PID_MAX_LIMIT) fails the
+ * creation with the file, the value and the kernel's errno, and leaves no
+ * directory behind in any hierarchy. */
+START_TEST(refused_limit_reported)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .memory_bytes = 64 * MIB, .pids_max = 1ULL << 40 };
+        struct step_cgroup *s = NULL;
+        char name[64], err[512] = "";
+
+        name_for(name, sizeof(name), "refused");
+        ck_assert_int_eq(cgroup_step_create(m, name, &l, &s, err, sizeof(err)), -EINVAL);
+        ck_assert_ptr_null(s);
+        ck_assert_msg(strstr(err, "/pids.max to 1099511627776") && strstr(err, name) &&
+                              strstr(err, strerror(EINVAL)),
+                      "err: %s", err);
+        assert_gone(name);
+        printf("refused limit: %s\n", err);
+}
+END_TEST
+
 START_TEST(attach_in_every_controller)
 {
         _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
@@ -693,6 +714,7 @@ static Suite *cgroup_suite(const char *only)
         const TTest *const tests[] = {
                 layout_detected, invalid_names_refused, limits_written_to_kernel,
                 zero_means_unlimited, small_cpu_quota_clamped, duplicate_name_refused,
+                refused_limit_reported,
                 attach_in_every_controller, child_moves_itself, memory_limit_oom_kills, pids_limit_blocks_fork,
                 cpu_usage_grows, cpu_quota_throttles, kill_counts_processes, destroy_beats_forking_step,
                 abandon_guard_removes,
