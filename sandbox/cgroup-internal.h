@@ -26,6 +26,7 @@ struct hierarchy {
         char *mount;                     /* /sys/fs/cgroup/memory */
         char *base;                      /* <own>/stepd, relative to mount, starts with '/' */
         char *own;                       /* v1: <own>, where a step's init returns to */
+        int own_tasks_fd;                /* v1: <own>/tasks, opened once; -1 if it cannot be */
         const char *ctrls[_CTRL_MAX];
         size_t n_ctrls;
 };

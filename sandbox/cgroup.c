@@ -469,6 +469,7 @@ struct cgroup_manager *cgroup_manager_free(struct cgroup_manager *m)
                 free(m->h[i].mount);
                 free(m->h[i].base);
                 free(m->h[i].own);
+                safe_close(m->h[i].own_tasks_fd);
         }
         free(m);
         return NULL;
@@ -488,6 +489,8 @@ int cgroup_manager_new(struct cgroup_manager **ret, char *err, size_t err_len)
         m = calloc(1, sizeof(*m));
         if (!m)
                 return cg_fail(-ENOMEM, err, err_len, "out of memory");
+        for (size_t i = 0; i < _CTRL_MAX; i++)
+                m->h[i].own_tasks_fd = -1;
         r = cgroup_detect_layout(&m->layout, err, err_len);
         if (r < 0)
                 return r;
@@ -699,8 +702,11 @@ int cgroup_step_attach(struct step_cgroup *cg, pid_t pid)
 
 /* The `tasks` file of the step's cgroup (home: of the launcher's own) in
  * every hierarchy. Raw opens: the child writes "0" with a bare write();
- * libcgroup cannot act for a process that does not exist yet. The file is
- * not the locked directory, so closing it keeps the lock. */
+ * libcgroup cannot act for a process that does not exist yet. The step's
+ * are opened below its locked directory fd (no path walk, which would
+ * wait on the kernel's cgroup locks while other steps' cgroups come and
+ * go), the launcher's are dups of the ones the manager opened once. The
+ * file is not the locked directory, so closing it keeps the lock. */
 static int tasks_fds(struct step_cgroup *cg, bool home, int *fds, size_t n_max)
 {
         size_t n = 0;
@@ -708,16 +714,17 @@ static int tasks_fds(struct step_cgroup *cg, bool home, int *fds, size_t n_max)
         if (!cg || cg->m->layout == CGROUP_LAYOUT_V2)
                 return 0;
         for (size_t i = 0; i < cg->m->n_h; i++) {
-                const char *rel = home ? cg->m->h[i].own : cg->path[i];
-                char path[PATH_MAX];
+                const struct hierarchy *h = &cg->m->h[i];
 
-                if (n >= n_max || !cg->cg[i] || !rel) {
+                if (n >= n_max || !cg->cg[i] || (home ? h->own_tasks_fd : cg->fd[i]) < 0) {
                         while (n > 0)
                                 safe_close(fds[--n]);
                         return -EINVAL;
                 }
-                snprintf(path, sizeof(path), "%s%s/tasks", cg->m->h[i].mount, rel);
-                fds[n] = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (home)
+                        fds[n] = fcntl(h->own_tasks_fd, F_DUPFD_CLOEXEC, 3);
+                else
+                        fds[n] = openat(cg->fd[i], "tasks", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (fds[n] < 0) {
                         int r = -errno;
                         while (n > 0)

@@ -277,6 +277,72 @@ START_TEST(child_moves_itself)
 }
 END_TEST
 
+/* v1: after the step's tasks files, the launcher's own (leave fds), for a
+ * step's init to get out again once its command runs: a fresh dup on every
+ * call, and writing "0" to them puts the writer back into the launcher's
+ * cgroup in every hierarchy, out of the step's. */
+START_TEST(child_leaves_again)
+{
+        _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
+        struct step_limits l = { .pids_max = 64 };
+        struct self_attach a = { 0 };
+        struct step_cgroup *s;
+        struct child c;
+        char name[64], dir[1024];
+        int nj, nl, again[8];
+
+        name_for(name, sizeof(name), "leave");
+        s = step(m, name, &l);
+        if (is_v2()) {
+                ck_assert_int_eq(cgroup_step_self_leave_fds(s, again, ARRAY_SIZE(again)), 0);
+                cgroup_step_abandon(s);
+                return;
+        }
+        nj = cgroup_step_self_attach_fds(s, a.fds, ARRAY_SIZE(a.fds) / 2);
+        nl = cgroup_step_self_leave_fds(s, a.fds + nj, ARRAY_SIZE(a.fds) / 2);
+        ck_assert_int_eq(nj, (int)n_dirs());
+        ck_assert_int_eq(nl, nj);
+        ck_assert_int_eq(cgroup_step_self_leave_fds(s, again, ARRAY_SIZE(again)), nl);
+        for (int i = 0; i < nl; i++) {
+                struct stat x, y;
+
+                ck_assert_int_ne(again[i], a.fds[nj + i]);
+                ck_assert_int_eq(fstat(again[i], &x), 0);
+                ck_assert_int_eq(fstat(a.fds[nj + i], &y), 0);
+                ck_assert(x.st_ino == y.st_ino && x.st_dev == y.st_dev);
+                close(again[i]);
+        }
+        a.n = nj + nl;
+        c = spawn(self_attacher, &a);
+        for (int i = 0; i < a.n; i++)
+                close(a.fds[i]);
+        go(&c);
+        for (size_t i = 0; i < n_dirs(); i++) {
+                char own[1024];
+                char *cut;
+                int tries = 0;
+
+                step_dir(i, name, dir, sizeof(dir));
+                snprintf(own, sizeof(own), "%s", dir);
+                cut = strstr(own, "/stepd/");
+                ck_assert_ptr_nonnull(cut);
+                *cut = 0;
+                while (!pid_listed(own, "tasks", c.pid) && tries++ < 2000) {
+                        ck_assert_int_eq(waitpid(c.pid, NULL, WNOHANG), 0); /* not died */
+                        usleep(1000);
+                }
+                ck_assert_msg(pid_listed(own, "tasks", c.pid), "%d not back in %s/tasks", c.pid,
+                              own);
+                ck_assert_msg(!pid_listed(dir, "tasks", c.pid), "%d still in %s/tasks", c.pid, dir);
+        }
+        kill(c.pid, SIGKILL);
+        ck_assert(WIFSIGNALED(wait_status(c.pid)));
+        ck_assert_int_eq(cgroup_step_destroy(s), 0);
+        assert_gone(name);
+        cgroup_step_abandon(s);
+}
+END_TEST
+
 static int hog(void *arg)
 {
         size_t total = 256 * MIB;
@@ -715,7 +781,7 @@ static Suite *cgroup_suite(const char *only)
                 layout_detected, invalid_names_refused, limits_written_to_kernel,
                 zero_means_unlimited, small_cpu_quota_clamped, duplicate_name_refused,
                 refused_limit_reported,
-                attach_in_every_controller, child_moves_itself, memory_limit_oom_kills, pids_limit_blocks_fork,
+                attach_in_every_controller, child_moves_itself, child_leaves_again, memory_limit_oom_kills, pids_limit_blocks_fork,
                 cpu_usage_grows, cpu_quota_throttles, kill_counts_processes, destroy_beats_forking_step,
                 abandon_guard_removes,
                 leftovers_of_crash_removed, partial_leftover_removed, young_empty_dir_spared,
