@@ -173,19 +173,6 @@ static int export_bpf(scmp_filter_ctx ctx, void **ret, size_t *ret_len)
         return 0;
 }
 
-static int count_unknown(const struct seccomp_profile *p, char *note, size_t len)
-{
-        unsigned skipped = 0;
-
-        for (char **a = p->architectures; a && *a; a++)
-                if (seccomp_arch_resolve_name(*a) == 0)
-                        note_skipped(note, len, skipped++, *a);
-        for (size_t i = 0; i < p->n_rules; i++)
-                if (seccomp_syscall_resolve_name(p->rules[i].syscall) == __NR_SCMP_ERROR)
-                        note_skipped(note, len, skipped++, p->rules[i].syscall);
-        return (int)skipped;
-}
-
 static int compile(const struct seccomp_profile *p, void **ret, size_t *ret_len, char *note,
                    size_t len)
 {
@@ -225,6 +212,7 @@ static int compile(const struct seccomp_profile *p, void **ret, size_t *ret_len,
 
 int seccomp_prepare(struct seccomp_profile *p, char *err, size_t err_len)
 {
+        char note[512] = "";
         void *bpf = NULL;
         size_t bpf_len = 0;
         int r;
@@ -233,14 +221,28 @@ int seccomp_prepare(struct seccomp_profile *p, char *err, size_t err_len)
                 return -EINVAL;
         if (err && err_len > 0)
                 err[0] = 0;
-        if (p->bpf)
-                return count_unknown(p, err, err_len);
-        r = compile(p, &bpf, &bpf_len, err, err_len);
-        if (r < 0)
-                return r;
-        p->bpf = bpf;
-        p->bpf_len = bpf_len;
-        return r;
+        if (!p->bpf) {
+                /* Once per profile: a daemon prepares it for every step. */
+                r = compile(p, &bpf, &bpf_len, note, sizeof(note));
+                if (r < 0) {
+                        if (err && err_len > 0)
+                                snprintf(err, err_len, "%s", note);
+                        return r;
+                }
+                if (note[0]) {
+                        p->bpf_note = strdup(note);
+                        if (!p->bpf_note) {
+                                free(bpf);
+                                return -ENOMEM;
+                        }
+                }
+                p->bpf = bpf;
+                p->bpf_len = bpf_len;
+                p->bpf_skipped = (unsigned)r;
+        }
+        if (err && err_len > 0 && p->bpf_note)
+                snprintf(err, err_len, "%s", p->bpf_note);
+        return (int)p->bpf_skipped;
 }
 
 static int apply_filter(const void *bpf, size_t bpf_len, unsigned flags)

@@ -45,6 +45,7 @@ struct seccomp_profile *seccomp_profile_unref(struct seccomp_profile *p)
         strv_free(p->architectures);
         free(p->name);
         free(p->bpf);
+        free(p->bpf_note);
         free(p);
         return NULL;
 }

@@ -73,9 +73,12 @@ struct seccomp_profile {
         struct seccomp_rule *rules;
         size_t n_rules;
         unsigned refcount;           /* shared by specs; see seccomp_profile_ref */
-        /* Compiled BPF cache, filled by sandbox/ (seccomp_prepare) on first use. */
+        /* Compiled BPF cache, filled by sandbox/ (seccomp_prepare) on first use,
+         * with what the compilation skipped (names unknown to libseccomp). */
         void *bpf;
         size_t bpf_len;
+        unsigned bpf_skipped;
+        char *bpf_note;
 };
 struct seccomp_profile *seccomp_profile_ref(struct seccomp_profile *p);
 struct seccomp_profile *seccomp_profile_unref(struct seccomp_profile *p);

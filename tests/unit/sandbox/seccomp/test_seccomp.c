@@ -328,9 +328,11 @@ START_TEST(unknown_names_are_skipped_and_counted)
         ck_assert_str_eq(note, "unknown to libseccomp, skipped: no_such_call_a no_such_call_b");
         bpf = p->bpf;
         ck_assert_ptr_nonnull(bpf);
-        /* Cached: the same program, the same answer. */
+        /* Cached: the same program, the same answer, the same note. */
+        snprintf(note, sizeof(note), "stale");
         ck_assert_int_eq(seccomp_prepare(p, note, sizeof(note)), 2);
         ck_assert_ptr_eq(p->bpf, bpf);
+        ck_assert_str_eq(note, "unknown to libseccomp, skipped: no_such_call_a no_such_call_b");
         ck_assert_int_eq(exited_with(in_child(p, p_getppid, 0)), 33);
 }
 END_TEST
