@@ -53,6 +53,7 @@ struct mount_attr {
 struct mount_ctx {
         dev_t own[4];   /* st_dev of our own tmpfs mounts: where we may create mount points */
         size_t n_own;
+        dev_t root_dev; /* st_dev of R */
         char *what;
         size_t what_len;
 };
@@ -94,6 +95,7 @@ static int make_target(struct mount_ctx *m, const char *inside, bool is_file)
         char buf[4096];
         struct stat st;
         size_t base = strlen(ROOT);
+        dev_t parent_dev = m->root_dev; /* of the last folder walked */
 
         if (root_path(buf, sizeof(buf), inside) < 0)
                 return fail(m, inside, ENAMETOOLONG);
@@ -109,20 +111,16 @@ static int make_target(struct mount_ctx *m, const char *inside, bool is_file)
                                 return fail(m, buf + base, ELOOP);
                         if (!last && !S_ISDIR(st.st_mode))
                                 return fail(m, buf + base, ENOTDIR);
+                        parent_dev = st.st_dev;
                 } else if (errno != ENOENT) {
                         return fail(m, buf + base, errno);
                 } else {
-                        char *slash = strrchr(buf, '/');
-                        struct stat parent;
                         int r;
 
-                        *slash = 0;
-                        r = stat(buf[0] ? buf : "/", &parent);
-                        *slash = '/';
-                        if (r < 0)
-                                return fail(m, buf + base, errno);
-                        /* Never create anything inside a bind of a host folder. */
-                        if (!is_own(m, parent.st_dev))
+                        /* Never create anything inside a bind of a host
+                         * folder. (What we create stays on its parent's
+                         * file system: parent_dev holds for the next.) */
+                        if (!is_own(m, parent_dev))
                                 return fail(m, buf + base, ENOENT);
                         if (last && is_file)
                                 r = mknod(buf, S_IFREG | 0644, 0);
@@ -228,13 +226,13 @@ static int dev_apply(struct mount_ctx *m)
         r = mount_fs(m, "tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
         if (r < 0)
                 return r;
+        /* The nodes' mount points go straight into the tmpfs just made. */
         for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
                 snprintf(src, sizeof(src), OLD "/dev/%s", nodes[i]);
                 snprintf(inside, sizeof(inside), "/dev/%s", nodes[i]);
-                r = make_target(m, inside, true);
-                if (r < 0)
-                        return r;
                 root_path(dst, sizeof(dst), inside);
+                if (mknod(dst, S_IFREG | 0644, 0) < 0)
+                        return fail(m, inside, errno);
                 if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
                         return fail(m, src, errno);
         }
@@ -326,6 +324,7 @@ static int stage(struct mount_ctx *m)
 static int root_apply(struct mount_ctx *m, const struct launch_spec *s)
 {
         char src[4096];
+        struct stat st;
         int r;
 
         r = stage(m);
@@ -342,9 +341,12 @@ static int root_apply(struct mount_ctx *m, const struct launch_spec *s)
                         return fail(m, s->rootfs, -r);
         } else if (mount("tmpfs", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
                 return fail(m, "root tmpfs", errno);
+        if (stat(ROOT, &st) < 0)
+                return fail(m, ROOT, errno);
+        m->root_dev = st.st_dev;
         /* With an admin's root filesystem nothing may be created in it. */
-        if (!s->rootfs)
-                add_own(m, ROOT);
+        if (!s->rootfs && m->n_own < ARRAY_SIZE(m->own))
+                m->own[m->n_own++] = st.st_dev;
         for (char **b = s->rootfs ? NULL : s->system_binds; b && *b; b++) {
                 r = system_folder(m, *b);
                 if (r < 0)

@@ -603,6 +603,34 @@ class TestRootfs(ExecTestCase):
         self.assertIn("/proc", r.result["message"])
 
 
+    def test_bind_targets_are_made_only_on_the_steps_own_tmpfs(self):
+        # Missing mount points (a folder and a file, with their parents)
+        # are made on the step's own root; never inside a bind of a host
+        # folder, and never through a link.
+        src = os.path.join(self.tmp.name, "bind-src")
+        os.makedirs(src, exist_ok=True)
+        with open(os.path.join(src, "f"), "w") as f:
+            f.write("bound\n")
+        r = self.stepd_exec(["/bin/sh", "-c", "cat /a/b/dir/f /c/file"],
+                            "--bind-ro", f"{src}:/a/b/dir",
+                            "--bind-ro", f"{os.path.join(src, 'f')}:/c/file")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.stdout.split(), ["bound", "bound"])
+        host = "/usr/stepd-test-no-such-target"
+        self.assertFalse(os.path.exists(host))
+        r = self.stepd_exec(["/bin/true"], "--bind-ro", f"{src}:{host}/x")
+        self.assertEqual((r.result["reason"], r.result["setup_step"]), ("setup-failed", "mounts"), r)
+        self.assertEqual(r.result["setup_errno"], 2, r)  # ENOENT
+        self.assertIn("/usr/stepd-test-no-such-target", r.result["message"])
+        self.assertFalse(os.path.exists(host))
+        # /bin is a link to usr/bin in the step's root (on this host)
+        if os.path.islink("/bin"):
+            r = self.stepd_exec(["/bin/true"], "--bind-ro", f"{src}:/bin/x")
+            self.assertEqual((r.result["reason"], r.result["setup_step"]), ("setup-failed", "mounts"), r)
+            self.assertEqual(r.result["setup_errno"], 40, r)  # ELOOP
+            self.assertFalse(os.path.exists("/usr/bin/x"))
+
+
 class TestReviewFindings(ExecTestCase):
     """Each of these once let a step reach past its sandbox or hang its launcher."""
 
