@@ -26,7 +26,7 @@ struct hierarchy {
         char *mount;                     /* /sys/fs/cgroup/memory */
         char *base;                      /* <own>/stepd, relative to mount, starts with '/' */
         char *own;                       /* v1: <own>, where a step's init returns to */
-        int own_tasks_fd;                /* v1: <own>/tasks, opened once; -1 if it cannot be */
+        int own_tasks_fd;                /* v1: <own>/tasks, opened once; -1: opened per use */
         const char *ctrls[_CTRL_MAX];
         size_t n_ctrls;
 };
@@ -38,7 +38,7 @@ struct cg_setting {
         const char *file;
         char value[48];
 };
-#define CG_SETTINGS_MAX 4
+#define CG_SETTINGS_MAX 8 /* at most 4 now (v2, or v1 with all co-mounted) */
 
 struct cgroup_manager {
         enum cgroup_layout layout;

@@ -31,11 +31,11 @@
  * locked directory, so nothing else in the daemon may open a step directory
  * (the v2 clone fd is O_PATH, whose close does not drop locks).
  *
- * Cost (dev machine, v1 hybrid, 4 hierarchies, unit test figure, before
- * the limits went through the directory fd): create ~720 us, attach
- * ~190 us, stats ~60 us, destroy ~290 us: ~1.3 ms a step. Most of create
- * is libcgroup itself: it re-reads /proc/mounts for every hierarchy (and
- * did for every value it wrote), and mkdir -p's from "/".
+ * Cost (dev machine, v1 hybrid, 4 hierarchies): create ~500 us (uprobes
+ * on `stepd exec`, while its init mounts; ~720 us when libcgroup also
+ * wrote the limits), stats ~60 us, destroy ~290 us. Most of create is
+ * libcgroup itself: it re-reads /proc/mounts for every hierarchy and
+ * mkdir -p's from "/"; the limits go through the directory's fd.
  * cgroup_get_cgroup() alone costs ~850 us (it reads every file of the
  * controller), so stats read only the files they need through
  * cgroup_read_value_*() instead. */
@@ -717,15 +717,22 @@ static int tasks_fds(struct step_cgroup *cg, bool home, int *fds, size_t n_max)
         for (size_t i = 0; i < cg->m->n_h; i++) {
                 const struct hierarchy *h = &cg->m->h[i];
 
-                if (n >= n_max || !cg->cg[i] || (home ? h->own_tasks_fd : cg->fd[i]) < 0) {
+                if (n >= n_max || !cg->cg[i] || (!home && cg->fd[i] < 0) || (home && !h->own)) {
                         while (n > 0)
                                 safe_close(fds[--n]);
                         return -EINVAL;
                 }
-                if (home)
+                if (home && h->own_tasks_fd >= 0) {
                         fds[n] = fcntl(h->own_tasks_fd, F_DUPFD_CLOEXEC, 3);
-                else
+                } else if (home) {
+                        /* not opened at setup: try again, and say why not */
+                        char path[PATH_MAX];
+
+                        snprintf(path, sizeof(path), "%s%s/tasks", h->mount, h->own);
+                        fds[n] = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                } else {
                         fds[n] = openat(cg->fd[i], "tasks", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                }
                 if (fds[n] < 0) {
                         int r = -errno;
                         while (n > 0)

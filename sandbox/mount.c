@@ -128,6 +128,16 @@ static int make_target(struct mount_ctx *m, const char *inside, bool is_file)
                                 r = mkdir(buf, 0755);
                         if (r < 0 && errno != EEXIST)
                                 return fail(m, buf + base, errno);
+                        /* There meanwhile: checked like one found above. */
+                        if (r < 0) {
+                                if (lstat(buf, &st) < 0)
+                                        return fail(m, buf + base, errno);
+                                if (S_ISLNK(st.st_mode))
+                                        return fail(m, buf + base, ELOOP);
+                                if (!last && !S_ISDIR(st.st_mode))
+                                        return fail(m, buf + base, ENOTDIR);
+                                parent_dev = st.st_dev;
+                        }
                 }
                 if (last)
                         return 0;

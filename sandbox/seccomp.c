@@ -212,7 +212,7 @@ static int compile(const struct seccomp_profile *p, void **ret, size_t *ret_len,
 
 int seccomp_prepare(struct seccomp_profile *p, char *err, size_t err_len)
 {
-        char note[512] = "";
+        char note[1024] = "";
         void *bpf = NULL;
         size_t bpf_len = 0;
         int r;
@@ -229,13 +229,8 @@ int seccomp_prepare(struct seccomp_profile *p, char *err, size_t err_len)
                                 snprintf(err, err_len, "%s", note);
                         return r;
                 }
-                if (note[0]) {
-                        p->bpf_note = strdup(note);
-                        if (!p->bpf_note) {
-                                free(bpf);
-                                return -ENOMEM;
-                        }
-                }
+                /* Out of memory for the note: the program still stands. */
+                p->bpf_note = note[0] ? strdup(note) : NULL;
                 p->bpf = bpf;
                 p->bpf_len = bpf_len;
                 p->bpf_skipped = (unsigned)r;

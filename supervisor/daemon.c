@@ -59,7 +59,7 @@ void watch_del(struct daemon *d, struct watch *w)
 }
 
 /* Step cgroups kept ready (with the limits of the last step): making one
- * takes libcgroup ~0.8 ms, off the loop's thread this way. */
+ * takes ~0.5 ms (v1), off the loop's thread this way. */
 #define CGROUP_SPARES 4
 /* Network namespaces kept ready for "none" steps: making one is ~1 ms of
  * kernel work in the step's init, on every launch's critical path. */

@@ -280,16 +280,62 @@ END_TEST
 /* v1: after the step's tasks files, the launcher's own (leave fds), for a
  * step's init to get out again once its command runs: a fresh dup on every
  * call, and writing "0" to them puts the writer back into the launcher's
- * cgroup in every hierarchy, out of the step's. */
+ * cgroup in every hierarchy, out of the step's. The child reports after
+ * joining and after leaving, so each state is checked while it holds. */
+struct join_leave {
+        int join[4], leave[4];
+        int n;
+        int report; /* child -> parent: 'j' joined, 'l' left */
+        int resume; /* parent -> child: leave now */
+};
+
+static int join_then_leave(void *arg)
+{
+        const struct join_leave *a = arg;
+        char b;
+
+        for (int i = 0; i < a->n; i++)
+                if (write(a->join[i], "0", 1) != 1)
+                        return 10 + i;
+        if (write(a->report, "j", 1) != 1 || read(a->resume, &b, 1) != 1)
+                return 20;
+        for (int i = 0; i < a->n; i++)
+                if (write(a->leave[i], "0", 1) != 1)
+                        return 30 + i;
+        if (write(a->report, "l", 1) != 1)
+                return 40;
+        pause();
+        return 0;
+}
+
+/* Is pid in <step dir>/tasks (in_step) or in the launcher's own, for each
+ * hierarchy? The own dir is the step dir without "/stepd/<name>". */
+static void assert_where(const char *name, pid_t pid, bool in_step)
+{
+        for (size_t i = 0; i < n_dirs(); i++) {
+                char dir[1024], own[1024], *cut;
+
+                step_dir(i, name, dir, sizeof(dir));
+                snprintf(own, sizeof(own), "%s", dir);
+                cut = strstr(own, "/stepd/");
+                ck_assert_ptr_nonnull(cut);
+                *cut = 0;
+                ck_assert_msg(pid_listed(dir, "tasks", pid) == in_step, "%d %s %s/tasks", pid,
+                              in_step ? "not in" : "still in", dir);
+                ck_assert_msg(pid_listed(own, "tasks", pid) == !in_step, "%d %s %s/tasks", pid,
+                              in_step ? "still in" : "not back in", own);
+        }
+}
+
 START_TEST(child_leaves_again)
 {
         _cleanup_(cgroup_manager_freep) struct cgroup_manager *m = manager();
         struct step_limits l = { .pids_max = 64 };
-        struct self_attach a = { 0 };
+        struct join_leave a = { 0 };
         struct step_cgroup *s;
         struct child c;
-        char name[64], dir[1024];
-        int nj, nl, again[8];
+        char name[64], b;
+        int nl, again[4], report[2], resume[2];
 
         name_for(name, sizeof(name), "leave");
         s = step(m, name, &l);
@@ -298,43 +344,41 @@ START_TEST(child_leaves_again)
                 cgroup_step_abandon(s);
                 return;
         }
-        nj = cgroup_step_self_attach_fds(s, a.fds, ARRAY_SIZE(a.fds) / 2);
-        nl = cgroup_step_self_leave_fds(s, a.fds + nj, ARRAY_SIZE(a.fds) / 2);
-        ck_assert_int_eq(nj, (int)n_dirs());
-        ck_assert_int_eq(nl, nj);
+        a.n = cgroup_step_self_attach_fds(s, a.join, ARRAY_SIZE(a.join));
+        nl = cgroup_step_self_leave_fds(s, a.leave, ARRAY_SIZE(a.leave));
+        ck_assert_int_eq(a.n, (int)n_dirs());
+        ck_assert_int_eq(nl, a.n);
         ck_assert_int_eq(cgroup_step_self_leave_fds(s, again, ARRAY_SIZE(again)), nl);
         for (int i = 0; i < nl; i++) {
                 struct stat x, y;
 
-                ck_assert_int_ne(again[i], a.fds[nj + i]);
+                ck_assert_int_ne(again[i], a.leave[i]);
                 ck_assert_int_eq(fstat(again[i], &x), 0);
-                ck_assert_int_eq(fstat(a.fds[nj + i], &y), 0);
+                ck_assert_int_eq(fstat(a.leave[i], &y), 0);
                 ck_assert(x.st_ino == y.st_ino && x.st_dev == y.st_dev);
                 close(again[i]);
         }
-        a.n = nj + nl;
-        c = spawn(self_attacher, &a);
-        for (int i = 0; i < a.n; i++)
-                close(a.fds[i]);
-        go(&c);
-        for (size_t i = 0; i < n_dirs(); i++) {
-                char own[1024];
-                char *cut;
-                int tries = 0;
-
-                step_dir(i, name, dir, sizeof(dir));
-                snprintf(own, sizeof(own), "%s", dir);
-                cut = strstr(own, "/stepd/");
-                ck_assert_ptr_nonnull(cut);
-                *cut = 0;
-                while (!pid_listed(own, "tasks", c.pid) && tries++ < 2000) {
-                        ck_assert_int_eq(waitpid(c.pid, NULL, WNOHANG), 0); /* not died */
-                        usleep(1000);
-                }
-                ck_assert_msg(pid_listed(own, "tasks", c.pid), "%d not back in %s/tasks", c.pid,
-                              own);
-                ck_assert_msg(!pid_listed(dir, "tasks", c.pid), "%d still in %s/tasks", c.pid, dir);
+        ck_assert_int_eq(pipe2(report, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(resume, O_CLOEXEC), 0);
+        a.report = report[1];
+        a.resume = resume[0];
+        c = spawn(join_then_leave, &a);
+        for (int i = 0; i < a.n; i++) {
+                close(a.join[i]);
+                close(a.leave[i]);
         }
+        close(report[1]);
+        close(resume[0]);
+        go(&c);
+        ck_assert_int_eq(read(report[0], &b, 1), 1);
+        ck_assert_int_eq(b, 'j');
+        assert_where(name, c.pid, true);
+        ck_assert_int_eq(write(resume[1], "x", 1), 1);
+        ck_assert_int_eq(read(report[0], &b, 1), 1);
+        ck_assert_int_eq(b, 'l');
+        assert_where(name, c.pid, false);
+        close(report[0]);
+        close(resume[1]);
         kill(c.pid, SIGKILL);
         ck_assert(WIFSIGNALED(wait_status(c.pid)));
         ck_assert_int_eq(cgroup_step_destroy(s), 0);
