@@ -88,6 +88,8 @@ int cg_read_u64(const char *ctrl, const char *rel, const char *file, const char 
 /* cgroup-v1.c, shared with v2 */
 int cg_make_base(const struct hierarchy *h, char *err, size_t err_len);
 size_t cg_setting_u64(struct cg_setting *out, size_t n, const char *file, uint64_t v);
+/* cgroup.c: v1 <own>/tasks of h, opened for writing; -1 and errno */
+int cg_open_own_tasks(const struct hierarchy *h);
 uint64_t cg_cfs_quota_us(uint32_t cpu_millis);
 
 /* cgroup.c, for the pool: can made step cgroups be renamed (v1), and do it. */

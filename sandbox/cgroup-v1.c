@@ -88,15 +88,9 @@ static int v1_add_hierarchy(struct cgroup_manager *m, enum ctrl c, char *err, si
         h->mount = TAKE_PTR(mount);
         h->ctrls[h->n_ctrls++] = cg_ctrl_names[c];
         m->of[c] = m->n_h++;
-        {
-                /* Every step's init leaves through it (see
-                 * cgroup_step_self_leave_fds): one open here, not one path
-                 * walk per step and hierarchy. */
-                char tasks[PATH_MAX];
-
-                snprintf(tasks, sizeof(tasks), "%s%s/tasks", h->mount, h->own);
-                h->own_tasks_fd = open(tasks, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        }
+        /* Every step's init leaves through it (see cgroup_step_self_leave_fds):
+         * one open here, not one path walk per step and hierarchy. */
+        h->own_tasks_fd = cg_open_own_tasks(h);
         /* An earlier run usually made it: then only the check. libcgroup's
          * create rereads /proc/mounts, which waits for every mount being
          * made on the host, a starting step's included. */

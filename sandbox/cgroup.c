@@ -701,6 +701,14 @@ int cgroup_step_attach(struct step_cgroup *cg, pid_t pid)
         return 0;
 }
 
+int cg_open_own_tasks(const struct hierarchy *h)
+{
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s%s/tasks", h->mount, h->own);
+        return open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
 /* The `tasks` file of the step's cgroup (home: of the launcher's own) in
  * every hierarchy. Raw opens: the child writes "0" with a bare write();
  * libcgroup cannot act for a process that does not exist yet. The step's
@@ -722,17 +730,12 @@ static int tasks_fds(struct step_cgroup *cg, bool home, int *fds, size_t n_max)
                                 safe_close(fds[--n]);
                         return -EINVAL;
                 }
-                if (home && h->own_tasks_fd >= 0) {
-                        fds[n] = fcntl(h->own_tasks_fd, F_DUPFD_CLOEXEC, 3);
-                } else if (home) {
-                        /* not opened at setup: try again, and say why not */
-                        char path[PATH_MAX];
-
-                        snprintf(path, sizeof(path), "%s%s/tasks", h->mount, h->own);
-                        fds[n] = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-                } else {
+                if (!home)
                         fds[n] = openat(cg->fd[i], "tasks", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-                }
+                else if (h->own_tasks_fd >= 0)
+                        fds[n] = fcntl(h->own_tasks_fd, F_DUPFD_CLOEXEC, 3);
+                else /* not opened at setup: try again, and say why not */
+                        fds[n] = cg_open_own_tasks(h);
                 if (fds[n] < 0) {
                         int r = -errno;
                         while (n > 0)

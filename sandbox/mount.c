@@ -100,44 +100,35 @@ static int make_target(struct mount_ctx *m, const char *inside, bool is_file)
         if (root_path(buf, sizeof(buf), inside) < 0)
                 return fail(m, inside, ENAMETOOLONG);
         for (char *p = buf + base + 1;; p++) {
-                bool last = (*p == 0);
+                bool last = (*p == 0), created = false;
+                int r;
 
                 if (*p != '/' && !last)
                         continue;
                 *p = 0;
-                if (lstat(buf, &st) == 0) {
+                r = lstat(buf, &st);
+                if (r < 0 && errno == ENOENT) {
+                        /* Never create anything inside a bind of a host
+                         * folder. (What we create stays on its parent's
+                         * file system: parent_dev holds for the next.) */
+                        if (!is_own(m, parent_dev))
+                                return fail(m, buf + base, ENOENT);
+                        r = last && is_file ? mknod(buf, S_IFREG | 0644, 0) : mkdir(buf, 0755);
+                        /* There meanwhile (EEXIST): checked like one found. */
+                        if (r < 0 && errno == EEXIST)
+                                r = lstat(buf, &st);
+                        else if (r == 0)
+                                created = true;
+                }
+                if (r < 0)
+                        return fail(m, buf + base, errno);
+                if (!created) {
                         /* A link could point anywhere on the host: never mount through one. */
                         if (S_ISLNK(st.st_mode))
                                 return fail(m, buf + base, ELOOP);
                         if (!last && !S_ISDIR(st.st_mode))
                                 return fail(m, buf + base, ENOTDIR);
                         parent_dev = st.st_dev;
-                } else if (errno != ENOENT) {
-                        return fail(m, buf + base, errno);
-                } else {
-                        int r;
-
-                        /* Never create anything inside a bind of a host
-                         * folder. (What we create stays on its parent's
-                         * file system: parent_dev holds for the next.) */
-                        if (!is_own(m, parent_dev))
-                                return fail(m, buf + base, ENOENT);
-                        if (last && is_file)
-                                r = mknod(buf, S_IFREG | 0644, 0);
-                        else
-                                r = mkdir(buf, 0755);
-                        if (r < 0 && errno != EEXIST)
-                                return fail(m, buf + base, errno);
-                        /* There meanwhile: checked like one found above. */
-                        if (r < 0) {
-                                if (lstat(buf, &st) < 0)
-                                        return fail(m, buf + base, errno);
-                                if (S_ISLNK(st.st_mode))
-                                        return fail(m, buf + base, ELOOP);
-                                if (!last && !S_ISDIR(st.st_mode))
-                                        return fail(m, buf + base, ENOTDIR);
-                                parent_dev = st.st_dev;
-                        }
                 }
                 if (last)
                         return 0;
