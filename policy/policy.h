@@ -44,6 +44,7 @@ struct daemon_settings {
         uint64_t retention_sec;  /* keep ended steps' records; default 7 days */
         uint64_t kill_grace_ms;  /* default 2000 */
         bool root_always_allowed; /* default true */
+        bool reuse_network_namespaces; /* default true: see netns_pool_give() */
 };
 
 struct policy_config;

@@ -138,6 +138,7 @@ static int apply_policy(const struct policy_config *c, const struct project_poli
         s->net = p->net;
         s->limits = p->limits;
         s->kill_grace_ms = c->settings.kill_grace_ms;
+        s->reuse_netns = c->settings.reuse_network_namespaces;
         if ((r = copy_str(&s->bridge.bridge, p->bridge.bridge)) < 0 ||
             (r = copy_str(&s->bridge.address, p->bridge.address)) < 0 ||
             (r = copy_str(&s->bridge.gateway, p->bridge.gateway)) < 0 ||

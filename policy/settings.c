@@ -42,6 +42,7 @@ int settings_defaults(struct daemon_settings *s)
                 .retention_sec = 7ULL * 86400,
                 .kill_grace_ms = 2000,
                 .root_always_allowed = true,
+                .reuse_network_namespaces = true,
         };
         if (!s->socket_path || !s->state_dir)
                 return -ENOMEM;
@@ -158,6 +159,9 @@ static int parse_numbers(const struct jctx *x, json_t *root, struct daemon_setti
                 return r;
         if ((v = json_object_get(root, "root_always_allowed")) &&
             (r = jread_bool(x, "root_always_allowed", v, &s->root_always_allowed)) < 0)
+                return r;
+        if ((v = json_object_get(root, "reuse_network_namespaces")) &&
+            (r = jread_bool(x, "reuse_network_namespaces", v, &s->reuse_network_namespaces)) < 0)
                 return r;
         return 0;
 }
@@ -437,6 +441,7 @@ int settings_parse(const struct jctx *x, json_t *root, struct policy_config *c,
                 "retention",
                 "kill_grace",
                 "root_always_allowed",
+                "reuse_network_namespaces",
                 "pools",
                 "agents",
                 "projects",

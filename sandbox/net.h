@@ -44,14 +44,16 @@ int net_apply(const struct net_child_config *cfg, char *what, size_t what_len);
 /* Network namespaces made ahead (netns-pool.c), for a long-lived launcher.
  * Making a step's namespace is ~1 ms of kernel work (sysctl tables, lo)
  * that would otherwise sit in every launch of a "none" step, in its init.
- * A worker thread keeps `spares` (at most 16) fresh namespaces with lo up,
- * made when a CPU is idle; a step's init enters one with setns() instead of
- * making its own. Each is given to one step only and dies with it: the
- * isolation is the same as the init's own unshare. What differs is who
- * pays: a spare's kernel memory is charged to the launcher's cgroup (on v2,
- * an init's own would be charged to the step's). Not for steps in a user
- * namespace (their init may enter only a namespace owned by their own user
- * namespace). */
+ * A worker thread keeps `spares` fresh namespaces with lo up, made when a
+ * CPU is idle; a step's init enters one with setns() instead of making its
+ * own. A step that has ended may hand its namespace back: it becomes a
+ * spare again only if nothing in it shows it was used (no socket left,
+ * every counter as in a new one), so the next step cannot tell it from a
+ * new one; a used one is closed (at most 16 spares in all). What differs
+ * from the init's own unshare is who pays: a spare's kernel memory is
+ * charged to the launcher's cgroup (on v2, an init's own would be charged
+ * to the step's). Not for steps in a user namespace (their init may enter
+ * only a namespace owned by their own user namespace). */
 struct netns_pool;
 int netns_pool_new(unsigned spares, struct netns_pool **ret, char *err, size_t err_len);
 /* Closes the spares (their namespaces go) and stops the worker. */
@@ -60,4 +62,9 @@ struct netns_pool *netns_pool_free(struct netns_pool *p);
  * ready, or the worker holds the lock (never waits for it; the worker makes
  * more), -EINVAL: no pool. */
 int netns_pool_take(struct netns_pool *p);
+/* Hand back the namespace fd a step took, once the step has ended and every
+ * process of it is gone (its init reaped): the worker keeps it as a spare
+ * if it is as one just made (see netns-pool.c), else closes it. Takes fd
+ * in every case; with no pool it only closes it. */
+void netns_pool_give(struct netns_pool *p, int fd);
 void netns_pool_stats(struct netns_pool *p, struct sandbox_spares *ret);

@@ -5,11 +5,25 @@
  * launcher's own namespace: unshare(CLONE_NEWNET) (which moves only the
  * calling thread), open /proc/thread-self/ns/net, bring lo up, and setns()
  * back home. The fd is all that keeps the namespace alive until a step
- * takes it; after the take, the step's init is its only user, so it dies
- * with the step as one the init made itself would. A spare is never handed
- * out twice and never comes back. A make that fails is not retried until
- * the next take, so a host that refuses namespaces costs one attempt per
- * step, not a busy loop; the init's own unshare then reports the error. */
+ * takes it. A make that fails is not retried until the next take, so a host
+ * that refuses namespaces costs one attempt per step, not a busy loop; the
+ * init's own unshare then reports the error.
+ *
+ * Reuse. Making a namespace and the kernel's teardown of it afterwards are
+ * most of a trivial step's network cost (~0.75 ms of CPU here, a sixth of
+ * the whole launch). So a step that has ended, every process of it gone,
+ * may hand its namespace back (netns_pool_give), and the worker puts it
+ * among the spares again only if nothing in it differs from a namespace
+ * just made: no socket left (sockstat: none in use, orphaned or in
+ * TIME_WAIT), no IPv6 flow label, and every counter the kernel keeps per
+ * namespace (/proc/net/dev, snmp, snmp6, netstat) byte for byte as in the
+ * last namespace the worker made. No packet can cross lo, and no route
+ * lookup can fail, without moving one of them; what a step without
+ * capabilities can change otherwise (sysctls, links, addresses, routes,
+ * rules) needs CAP_NET_ADMIN over the namespace, which it never has. So the
+ * next step gets a namespace it cannot tell from a new one, except by its
+ * inode number; any doubt (a file unreadable, the worker's way home lost)
+ * discards it. A namespace that was used is closed, as without reuse. */
 #include "sandbox/net.h"
 
 #include <errno.h>
@@ -25,22 +39,106 @@
 #include "sandbox/worker.h"
 
 #define NETNS_SPARES_MAX 16
+#define STREQ(a, b) (strcmp((a), (b)) == 0)
 
 struct netns_pool {
         struct worker w;   /* w.lock guards the rest */
         bool make_failed;  /* until the next take */
         bool stranded;     /* the worker could not return home: it makes no more */
+        bool idle;         /* the worker waits at SCHED_IDLE */
         unsigned want;
         int home_fd;       /* the launcher's network namespace */
         int spares[NETNS_SPARES_MAX];
         size_t n_spares;
+        int given[NETNS_SPARES_MAX]; /* handed back, to be inspected */
+        size_t n_given;
+        char *fresh;       /* the counters of the last namespace made (state_read) */
         struct sandbox_spares st;
         uint64_t busy;     /* takes that found the lock held (counted as missed) */
 };
 
-/* In the worker: a fresh namespace with lo up, as an fd; -errno. The thread
- * is back in its home namespace afterwards, or *stranded says it is not. */
-static int make_one(int home_fd, bool *stranded)
+/* The per-namespace files whose whole text must match a fresh namespace's:
+ * the devices (only lo) with their counters, and the protocol counters. A
+ * missing file (no IPv6) reads as empty, in both. */
+static const char *const counter_files[] = { "dev", "snmp", "snmp6", "netstat" };
+
+/* In the worker, inside the namespace: the text of counter_files, joined;
+ * NULL when one cannot be read. */
+static char *state_read(void)
+{
+        char *all = NULL;
+        size_t len = 0;
+
+        for (size_t i = 0; i < ARRAY_SIZE(counter_files); i++) {
+                _cleanup_free_ char *buf = NULL;
+                char path[64];
+                size_t n = 0;
+                char *p;
+                int r;
+
+                snprintf(path, sizeof(path), "/proc/thread-self/net/%s", counter_files[i]);
+                r = read_full_file(path, &buf, &n);
+                if (r == -ENOENT)
+                        n = 0;
+                else if (r < 0)
+                        goto fail;
+                p = realloc(all, len + n + 2);
+                if (!p)
+                        goto fail;
+                all = p;
+                memcpy(all + len, buf ? buf : "", n);
+                len += n;
+                all[len++] = 0x1e; /* a separator no file holds */
+                all[len] = 0;
+        }
+        return all;
+fail:
+        free(all);
+        return NULL;
+}
+
+/* In the worker, inside the namespace: whether a sockstat file shows no
+ * socket in use, orphaned or in TIME_WAIT ("alloc" and "mem" count the
+ * whole host and are skipped). A missing file shows none. */
+static bool sockstat_empty(const char *name)
+{
+        _cleanup_free_ char *buf = NULL;
+        char path[64], *save = NULL;
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/thread-self/net/%s", name);
+        r = read_full_file(path, &buf, NULL);
+        if (r < 0)
+                return r == -ENOENT;
+        for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+                bool counted = STREQ(t, "used") || STREQ(t, "inuse") || STREQ(t, "orphan") ||
+                               STREQ(t, "tw");
+                char *v = counted ? strtok_r(NULL, " \n", &save) : NULL;
+
+                if (counted && (!v || !STREQ(v, "0")))
+                        return false;
+        }
+        return true;
+}
+
+/* In the worker, inside the namespace: no IPv6 flow label (they outlive
+ * their sockets). Past the header line, the file lists one per line. */
+static bool flowlabels_empty(void)
+{
+        _cleanup_free_ char *buf = NULL;
+        char *nl;
+        int r = read_full_file("/proc/thread-self/net/ip6_flowlabel", &buf, NULL);
+
+        if (r < 0)
+                return r == -ENOENT;
+        nl = strchr(buf, '\n');
+        return nl && nl[1] == 0;
+}
+
+/* In the worker: a fresh namespace with lo up, as an fd; -errno. Its
+ * counters go to *fresh (NULL when unreadable). The thread is back in its
+ * home namespace afterwards, or *stranded says it is not. */
+static int make_one(int home_fd, char **fresh, bool *stranded)
 {
         const struct net_child_config none = { .mode = NET_NONE };
         int fd, r;
@@ -49,6 +147,8 @@ static int make_one(int home_fd, bool *stranded)
                 return -errno;
         fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         r = fd < 0 ? -errno : net_apply(&none, NULL, 0);
+        if (r >= 0)
+                *fresh = state_read();
         if (setns(home_fd, CLONE_NEWNET) < 0) {
                 *stranded = true;
                 r = r < 0 ? r : -errno;
@@ -60,10 +160,34 @@ static int make_one(int home_fd, bool *stranded)
         return fd;
 }
 
+/* In the worker: whether the namespace of fd is as one just made (see the
+ * top of this file). The thread is back home afterwards, or *stranded. */
+static bool untouched(int fd, int home_fd, const char *fresh, bool *stranded)
+{
+        _cleanup_free_ char *now = NULL;
+        bool same;
+
+        if (!fresh || setns(fd, CLONE_NEWNET) < 0)
+                return false;
+        same = sockstat_empty("sockstat") && sockstat_empty("sockstat6") && flowlabels_empty();
+        if (same) {
+                now = state_read();
+                same = now && STREQ(now, fresh);
+        }
+        if (setns(home_fd, CLONE_NEWNET) < 0) {
+                *stranded = true;
+                return false;
+        }
+        return same;
+}
+
 /* The worker waits at SCHED_IDLE, so it runs only when a CPU has nothing
  * else to do (a namespace made while a step starts would take a core from
  * that step); it makes the namespace at normal priority, since that holds
- * kernel locks (rtnl, pernet) that the rest of the host may be waiting for. */
+ * kernel locks (rtnl, pernet) that the rest of the host may be waiting for.
+ * A namespace handed back lifts it to normal priority (netns_pool_give):
+ * the inspection is short, and waiting for an idle CPU under load would
+ * turn the next takes into misses. */
 static void set_idle(bool idle)
 {
         const struct sched_param none = { 0 };
@@ -71,25 +195,59 @@ static void set_idle(bool idle)
         (void)pthread_setschedparam(pthread_self(), idle ? SCHED_IDLE : SCHED_OTHER, &none);
 }
 
+/* In the worker, lock held: inspect the last namespace handed back, and
+ * keep it as a spare or close it. */
+static void recycle_one(struct netns_pool *p)
+{
+        int fd = p->given[--p->n_given];
+        bool stranded = false, keep;
+
+        pthread_mutex_unlock(&p->w.lock);
+        keep = untouched(fd, p->home_fd, p->fresh, &stranded);
+        pthread_mutex_lock(&p->w.lock);
+        p->stranded = stranded;
+        if (keep && !stranded && !p->w.stop && p->n_spares < NETNS_SPARES_MAX) {
+                p->spares[p->n_spares++] = fd;
+                p->st.recycled++;
+        } else {
+                close(fd);
+                p->st.discarded++;
+        }
+}
+
 static void *worker(void *arg)
 {
         struct netns_pool *p = arg;
 
-        set_idle(true);
         pthread_mutex_lock(&p->w.lock);
+        set_idle(true);
+        p->idle = true;
         while (!p->w.stop) {
                 bool stranded = false;
+                char *fresh = NULL;
                 int fd;
 
+                if (p->n_given > 0 && !p->stranded) {
+                        recycle_one(p); /* at the priority netns_pool_give() set */
+                        continue;
+                }
                 if (p->stranded || p->make_failed || p->n_spares >= p->want) {
+                        if (!p->idle)
+                                set_idle(true);
+                        p->idle = true;
                         pthread_cond_wait(&p->w.wake, &p->w.lock);
                         continue;
                 }
                 pthread_mutex_unlock(&p->w.lock);
                 set_idle(false);
-                fd = make_one(p->home_fd, &stranded);
+                fd = make_one(p->home_fd, &fresh, &stranded);
                 set_idle(true);
                 pthread_mutex_lock(&p->w.lock);
+                p->idle = true;
+                if (fresh) {
+                        free(p->fresh);
+                        p->fresh = fresh;
+                }
                 p->stranded = stranded;
                 if (fd < 0) {
                         p->make_failed = true;
@@ -146,6 +304,9 @@ struct netns_pool *netns_pool_free(struct netns_pool *p)
         worker_stop(&p->w);
         for (size_t i = 0; i < p->n_spares; i++)
                 close(p->spares[i]);
+        for (size_t i = 0; i < p->n_given; i++)
+                close(p->given[i]);
+        free(p->fresh);
         close(p->home_fd);
         free(p);
         return NULL;
@@ -172,6 +333,31 @@ int netns_pool_take(struct netns_pool *p)
         pthread_cond_signal(&p->w.wake);
         pthread_mutex_unlock(&p->w.lock);
         return fd;
+}
+
+void netns_pool_give(struct netns_pool *p, int fd)
+{
+        const struct sched_param none = { 0 };
+
+        if (fd < 0)
+                return;
+        if (!p) {
+                close(fd);
+                return;
+        }
+        pthread_mutex_lock(&p->w.lock);
+        if (p->n_given >= NETNS_SPARES_MAX || p->stranded || p->w.stop) {
+                close(fd);
+                p->st.discarded++;
+        } else {
+                p->given[p->n_given++] = fd;
+                /* Inspected promptly, even while the CPUs are busy: the
+                 * next take is due soon, and a miss costs far more. */
+                if (p->idle && pthread_setschedparam(p->w.thread, SCHED_OTHER, &none) == 0)
+                        p->idle = false;
+                pthread_cond_signal(&p->w.wake);
+        }
+        pthread_mutex_unlock(&p->w.lock);
 }
 
 void netns_pool_stats(struct netns_pool *p, struct sandbox_spares *ret)

@@ -68,6 +68,8 @@ struct sandbox_spares {
         uint64_t taken;          /* launches that took one */
         uint64_t missed;         /* launches that found none ready and made their own */
         uint64_t failed;         /* the worker's makes (and, for cgroups, removals) that failed */
+        uint64_t recycled;       /* network: namespaces handed back unused, spares again */
+        uint64_t discarded;      /* network: namespaces handed back used (or with no room) */
 };
 /* The counters of the step-cgroup pool and of the network-namespace pool;
  * false (and zeros) when that pool does not run. */

@@ -62,18 +62,19 @@ struct sandbox_step {
         bool have_stats;
         bool reaped;
         bool released;  /* sandbox_step_release_ended(): the init exits unwaited */
+        struct netns_pool *netns_home; /* where plan.netns_fd goes back once reaped */
         struct setup_report failure;
         struct sync_msg end;
         struct cgroup_stats stats;
 };
 
+/* The spare network namespace stays open here (sandbox_step_free). */
 static void plan_close_child_fds(struct sandbox_plan *p)
 {
         p->sync_fd = safe_close(p->sync_fd);
         p->stdout_fd = safe_close(p->stdout_fd);
         p->stderr_fd = safe_close(p->stderr_fd);
         p->stdin_fd = safe_close(p->stdin_fd);
-        p->netns_fd = safe_close(p->netns_fd);
 }
 
 struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
@@ -88,6 +89,11 @@ struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
         cgroup_pool_release(s->pool, s->cgroup);
         net_veth_free(s->veth);
         plan_close_child_fds(&s->plan);
+        /* Reaped: every process of the step is gone (the init is pid 1 of
+         * them all), so the namespace holds what they left, if anything. */
+        if (s->reaped && s->netns_home)
+                netns_pool_give(s->netns_home, TAKE_FD(s->plan.netns_fd));
+        safe_close(s->plan.netns_fd);
         free(s->plan.source_fds);
         free(s->plan.go);
         safe_close(s->pidfd);
@@ -194,9 +200,12 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
         }
         /* a spare network namespace, if one is ready: else the init makes one */
         if (spec->net == NET_NONE && !spec->user_namespace) {
-                int fd = netns_pool_take(sandbox_context_netns_pool(c));
+                struct netns_pool *pool = sandbox_context_netns_pool(c);
+                int fd = netns_pool_take(pool);
 
                 s->plan.netns_fd = fd >= 0 ? fd : -1;
+                if (fd >= 0 && spec->reuse_netns)
+                        s->netns_home = pool;
         }
         return net_prepare(spec, &s->plan.net, err, err_len);
 }

@@ -118,6 +118,10 @@ static void format_spares(const struct metrics_view *v, FILE *f)
                 { "stepd_spares_made_total", "counter", "Ready-made parts made." },
                 { "stepd_spares_failed_total", "counter",
                   "Failures of the worker that makes (and removes) them." },
+                { "stepd_spares_recycled_total", "counter",
+                  "Parts handed back unused by an ended step and ready again." },
+                { "stepd_spares_discarded_total", "counter",
+                  "Parts handed back by an ended step that had used them, and closed." },
         };
 
         if (v->n_spares == 0)
@@ -126,8 +130,9 @@ static void format_spares(const struct metrics_view *v, FILE *f)
                 family(f, fams[k].name, fams[k].type, fams[k].help);
                 for (size_t i = 0; i < v->n_spares; i++) {
                         const struct metrics_spares *s = &v->spares[i];
-                        const uint64_t val[] = { s->n.ready, s->n.taken, s->n.missed, s->n.made,
-                                                 s->n.failed };
+                        const uint64_t val[] = { s->n.ready,  s->n.taken,  s->n.missed,
+                                                 s->n.made,   s->n.failed, s->n.recycled,
+                                                 s->n.discarded };
 
                         fprintf(f, "%s{kind=\"", fams[k].name);
                         put_label(f, s->kind);

@@ -92,6 +92,7 @@ START_TEST(settings_resolved)
         ck_assert_uint_eq(d->retention_sec, 2 * 86400);
         ck_assert_uint_eq(d->kill_grace_ms, 5000);
         ck_assert(d->root_always_allowed);
+        ck_assert(d->reuse_network_namespaces); /* the default */
         ck_assert(!policy_builtin_projects(c));
         policy_config_unref(c);
         scratch_remove(&s);
@@ -213,6 +214,7 @@ START_TEST(defaults_and_unconfined)
         ck_assert_uint_ge(spec->uid, 300000);
         ck_assert_uint_le(spec->uid, 300009);
         ck_assert_uint_eq(spec->gid, spec->uid);
+        ck_assert(spec->reuse_netns); /* stepd.json's default */
         launch_spec_free(spec);
 
         /* a timeout above the cap is refused with the reason */
@@ -311,12 +313,16 @@ START_TEST(authorization_matrix)
         scratch_make(&s);
         write_good(&s);
         if (!k->root_on) {
-                snprintf(settings, sizeof(settings), "%.*s,\n  \"root_always_allowed\": false\n}\n",
+                snprintf(settings, sizeof(settings),
+                         "%.*s,\n  \"root_always_allowed\": false,\n"
+                         "  \"reuse_network_namespaces\": false\n}\n",
                          (int)(strrchr(good_settings, '}') - good_settings - 1), good_settings);
                 scratch_write(&s, "stepd.json", settings);
         }
         c = load_ok(&s);
         ck_assert(policy_settings(c)->root_always_allowed == k->root_on);
+        /* the other switch rides along */
+        ck_assert(policy_settings(c)->reuse_network_namespaces == k->root_on);
         for (int a = 0; a < _POLICY_ACTION_MAX; a++) {
                 int r = policy_authorize(c, k->project, &p, (enum policy_action)a, why, sizeof(why));
                 ck_assert_msg(r == k->want, "case %d action %d: %d (%s)", _i, a, r, why);

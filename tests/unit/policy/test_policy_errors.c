@@ -28,7 +28,8 @@ struct row {
 
 #define SETTINGS_KEYS                                                                              \
         "socket, socket_mode, socket_group, state_dir, uid_range, capacity, queue_limit, "        \
-        "default_timeout, retention, kill_grace, root_always_allowed, pools, agents, projects, "  \
+        "default_timeout, retention, kill_grace, root_always_allowed, reuse_network_namespaces, " \
+        "pools, agents, projects, "                                                               \
         "tls, agent, health_interval"
 
 static const struct row rows[] = {
@@ -48,6 +49,9 @@ static const struct row rows[] = {
         { "wrong type",
           { { "projects.d/web.json", "{\n  \"cache\": \"yes\"\n}\n" } },
           "%D/projects.d/web.json", 2, 12, "cache", "expected true or false, got a string" },
+        { "wrong type in stepd.json",
+          { { "stepd.json", "{\n  \"reuse_network_namespaces\": 0\n}\n" } },
+          "%D/stepd.json", 2, 31, "reuse_network_namespaces", "expected true or false, got an integer" },
         { "wrong top-level type",
           { { "projects.d/web.json", "[]\n" } },
           "%D/projects.d/web.json", 1, 1, "", "expected an object, got an array" },

@@ -7,6 +7,7 @@
 #endif
 #include <arpa/inet.h>
 #include <check.h>
+#include <linux/in6.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -101,38 +102,113 @@ static void wait_spares(struct netns_pool *p, unsigned want)
                      (unsigned long long)st.made, (unsigned long long)st.failed);
 }
 
-/* In a child that enters the namespace: exit 0 when only lo exists and is up,
- * and a TCP connection over it works; else the failing check's number. */
-static int check_inside(int nsfd)
+/* fn(arg) in a child that entered the namespace nsfd: its exit status
+ * (100: could not enter). */
+static int in_child(int nsfd, int (*fn)(int), int arg)
 {
         pid_t pid = fork();
         int status;
 
         ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-                struct sockaddr_in a = { .sin_family = AF_INET,
-                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-                socklen_t alen = sizeof(a);
-                int others = -1, flags, l, c;
-
-                if (setns(nsfd, CLONE_NEWNET) < 0)
-                        _exit(1);
-                if (count_links(NULL, &others) != 1 || others != 0)
-                        _exit(2);
-                flags = if_flags("lo");
-                if (flags < 0 || !(flags & IFF_UP))
-                        _exit(3);
-                l = socket(AF_INET, SOCK_STREAM, 0);
-                c = socket(AF_INET, SOCK_STREAM, 0);
-                if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-                    listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&a, &alen) < 0 ||
-                    connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
-                        _exit(4);
-                _exit(0);
-        }
+        if (pid == 0)
+                _exit(setns(nsfd, CLONE_NEWNET) < 0 ? 100 : fn(arg));
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert(WIFEXITED(status));
         return WEXITSTATUS(status);
+}
+
+/* 0 when only lo exists and is up, and a TCP connection over it works;
+ * else the failing check's number. */
+static int fresh_checks(int unused)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t alen = sizeof(a);
+        int others = -1, flags, l, c;
+
+        if (count_links(NULL, &others) != 1 || others != 0)
+                return 2;
+        flags = if_flags("lo");
+        if (flags < 0 || !(flags & IFF_UP))
+                return 3;
+        l = socket(AF_INET, SOCK_STREAM, 0);
+        c = socket(AF_INET, SOCK_STREAM, 0);
+        if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+            getsockname(l, (struct sockaddr *)&a, &alen) < 0 ||
+            connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
+                return 4;
+        return 0;
+}
+
+static int check_inside(int nsfd)
+{
+        return in_child(nsfd, fresh_checks, 0);
+}
+
+/* Wait until the worker has dealt with `n` namespaces handed back. */
+static void wait_handled(struct netns_pool *p, uint64_t n, struct sandbox_spares *ret)
+{
+        double end = now_ms() + 10000;
+
+        do {
+                netns_pool_stats(p, ret);
+                if (ret->recycled + ret->discarded >= n)
+                        return;
+                usleep(1000);
+        } while (now_ms() < end);
+        ck_abort_msg("the worker dealt with %llu of %llu namespaces handed back",
+                     (unsigned long long)(ret->recycled + ret->discarded), (unsigned long long)n);
+}
+
+/* Ways a step can use its network namespace. Each runs in a child that
+ * entered it, and leaves something the next step could see or trip over;
+ * 0 when it did what it meant to. */
+enum use { USE_TCP, USE_UDP, USE_NO_ROUTE, USE_FLOWLABEL, _USE_MAX };
+static const char *const use_names[_USE_MAX] = { "tcp over lo (TIME_WAIT left)",
+                                                  "one udp datagram to 127.0.0.1",
+                                                  "a send with no route",
+                                                  "an IPv6 flow label" };
+
+/* In the namespace: use it the way `how` says; 0 when that worked. */
+static int use(int how)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in far = { .sin_family = AF_INET, .sin_port = htons(9) };
+        struct in6_flowlabel_req fl = { .flr_label = htonl(0x12345),
+                                        .flr_action = IPV6_FL_A_GET,
+                                        .flr_share = IPV6_FL_S_ANY,
+                                        .flr_flags = IPV6_FL_F_CREATE,
+                                        .flr_linger = 60,
+                                        .flr_dst = IN6ADDR_LOOPBACK_INIT };
+        socklen_t alen = sizeof(a);
+        int l, c;
+
+        switch ((enum use)how) {
+        case USE_TCP:
+                l = socket(AF_INET, SOCK_STREAM, 0);
+                c = socket(AF_INET, SOCK_STREAM, 0);
+                if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+                    getsockname(l, (struct sockaddr *)&a, &alen) < 0 ||
+                    connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
+                        return 11;
+                close(c); /* the active closer keeps TIME_WAIT */
+                return 0;
+        case USE_UDP:
+                a.sin_port = htons(9);
+                c = socket(AF_INET, SOCK_DGRAM, 0);
+                return sendto(c, "x", 1, 0, (struct sockaddr *)&a, sizeof(a)) == 1 ? 0 : 12;
+        case USE_NO_ROUTE:
+                inet_pton(AF_INET, "192.0.2.1", &far.sin_addr);
+                c = socket(AF_INET, SOCK_DGRAM, 0);
+                return sendto(c, "x", 1, 0, (struct sockaddr *)&far, sizeof(far)) < 0 &&
+                                       errno == ENETUNREACH ?
+                               0 :
+                               13;
+        case USE_FLOWLABEL:
+                c = socket(AF_INET6, SOCK_DGRAM, 0);
+                return setsockopt(c, IPPROTO_IPV6, IPV6_FLOWLABEL_MGR, &fl, sizeof(fl)) == 0 ? 0 : 14;
+        default:
+                return 15;
+        }
 }
 
 START_TEST(pool_spare_is_fresh_with_lo_up)
@@ -183,6 +259,96 @@ START_TEST(pool_never_hands_out_one_twice)
         ck_assert_uint_ge(st.made, N);
         for (int i = 0; i < N; i++)
                 close(fds[i]);
+        netns_pool_free(p);
+}
+END_TEST
+
+/* In a private namespace: a pool of one spare, and that spare taken. */
+static int pool_and_take(struct netns_pool **p, ino_t *ret_ino)
+{
+        char err[256] = "";
+        int fd;
+
+        enter_private_netns();
+        ck_assert_msg(netns_pool_new(1, p, err, sizeof(err)) == 0, "%s", err);
+        wait_spares(*p, 1);
+        fd = netns_pool_take(*p);
+        ck_assert_int_ge(fd, 0);
+        *ret_ino = ns_ino_of_fd(fd);
+        return fd;
+}
+
+/* A namespace handed back unused is a spare again, and still as new. */
+START_TEST(pool_takes_back_an_unused_namespace)
+{
+        struct netns_pool *p = NULL;
+        struct sandbox_spares st;
+        ino_t ino;
+        int fd = pool_and_take(&p, &ino);
+
+        wait_spares(p, 1); /* the worker made a new one meanwhile */
+        netns_pool_give(p, fd);
+        wait_handled(p, 1, &st);
+        ck_assert_uint_eq(st.recycled, 1);
+        ck_assert_uint_eq(st.discarded, 0);
+        ck_assert_uint_eq(st.ready, 2);
+        /* the last one in is the next one out */
+        fd = netns_pool_take(p);
+        ck_assert_int_ge(fd, 0);
+        ck_assert(ns_ino_of_fd(fd) == ino);
+        ck_assert_int_eq(check_inside(fd), 0);
+        close(fd);
+        /* no pool, or no fd: only closed */
+        netns_pool_give(NULL, open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+        netns_pool_give(p, -1);
+        netns_pool_free(p);
+}
+END_TEST
+
+/* A namespace a step used is never handed out again, whatever it left. */
+START_TEST(pool_discards_a_used_namespace)
+{
+        struct netns_pool *p = NULL;
+        struct sandbox_spares st;
+        enum use how = (enum use)_i;
+        ino_t ino;
+        int fd = pool_and_take(&p, &ino), r;
+
+        r = in_child(fd, use, how);
+        ck_assert_msg(r == 0, "%s: failed with %d", use_names[how], r);
+        netns_pool_give(p, fd);
+        wait_handled(p, 1, &st);
+        ck_assert_msg(st.discarded == 1 && st.recycled == 0, "%s: recycled", use_names[how]);
+        wait_spares(p, 1);
+        fd = netns_pool_take(p);
+        ck_assert_int_ge(fd, 0);
+        ck_assert(ns_ino_of_fd(fd) != ino);
+        close(fd);
+        netns_pool_free(p);
+}
+END_TEST
+
+/* A socket still open in it (a process that outlived its step would hold
+ * one) keeps a namespace from being reused. */
+START_TEST(pool_discards_a_namespace_with_a_socket)
+{
+        struct netns_pool *p = NULL;
+        struct sandbox_spares st;
+        ino_t ino;
+        int fd = pool_and_take(&p, &ino), home, s;
+
+        home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(home, 0);
+        ck_assert_int_eq(setns(fd, CLONE_NEWNET), 0);
+        s = socket(AF_UNIX, SOCK_DGRAM, 0); /* no packet, no counter: only sockstat */
+        ck_assert_int_eq(setns(home, CLONE_NEWNET), 0);
+        ck_assert_int_ge(s, 0);
+        netns_pool_give(p, fd);
+        wait_handled(p, 1, &st);
+        ck_assert_uint_eq(st.discarded, 1);
+        ck_assert_uint_eq(st.recycled, 0);
+        close(s);
+        close(home);
         netns_pool_free(p);
 }
 END_TEST
@@ -250,6 +416,9 @@ int main(void)
         tcase_add_test(t, pool_never_hands_out_one_twice);
         tcase_add_test(t, pool_holds_only_its_spares);
         tcase_add_test(t, pool_empty_says_eagain);
+        tcase_add_test(t, pool_takes_back_an_unused_namespace);
+        tcase_add_loop_test(t, pool_discards_a_used_namespace, 0, _USE_MAX);
+        tcase_add_test(t, pool_discards_a_namespace_with_a_socket);
         suite_add_tcase(s, t);
         sr = srunner_create(s);
         /* Tests unshare their own network namespace: each needs its own process. */
