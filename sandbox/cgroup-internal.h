@@ -27,6 +27,8 @@ struct hierarchy {
         char *base;                      /* <own>/stepd, relative to mount, starts with '/' */
         char *own;                       /* v1: <own>, where a step's init returns to */
         int own_tasks_fd;                /* v1: <own>/tasks, opened once; -1: opened per use */
+        int base_fd;                     /* <base>, opened once: steps are made, renamed
+                                          * and removed relative to it */
         const char *ctrls[_CTRL_MAX];
         size_t n_ctrls;
 };

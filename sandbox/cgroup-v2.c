@@ -127,6 +127,15 @@ static int v2_setup(struct cgroup_manager *m, char *err, size_t err_len)
         r = cg_make_base(h, err, err_len); /* enables +memory +pids +cpu in <own> */
         if (r < 0)
                 return r;
+        /* Steps are plain directories below <base> (cgroup.c): they have the
+         * controllers <base> enables for its children. Raw write, as for
+         * cgroup.kill: libcgroup enables them only while it creates. */
+        char ctl[PATH_MAX];
+        snprintf(ctl, sizeof(ctl), "%s%s/cgroup.subtree_control", h->mount, h->base);
+        r = write_string_file(ctl, "+memory +pids +cpu");
+        if (r < 0)
+                return cg_fail(r, err, err_len, "cannot enable memory, pids and cpu in %s: %s", ctl,
+                            strerror(-r));
         m->has_swap_max = cg_file_exists(h->mount, h->base, "memory.swap.max");
         m->has_peak = cg_file_exists(h->mount, h->base, "memory.peak");
         m->has_kill = cg_file_exists(h->mount, h->base, "cgroup.kill");

@@ -8,9 +8,10 @@
  *   mounted in and stepd's own cgroup there (/proc/self/cgroup), and creates
  *   `<own>/stepd` below it. Controllers that share a mount (cpu,cpuacct on
  *   many distros) share one `struct hierarchy`; on v2 there is one.
- * - A step cgroup is one libcgroup `struct cgroup` per hierarchy, named
- *   `<own>/stepd/<step>`, created by libcgroup; its limits are written
- *   through the directory's fd (see step_create_one).
+ * - A step cgroup is one directory per hierarchy, `<own>/stepd/<step>`,
+ *   made, renamed and removed relative to an fd of `<own>/stepd` opened
+ *   once (see step_create_one), its limits written through its own fd;
+ *   libcgroup's `struct cgroup` for it serves cgroup_step_attach().
  *   Creation opens each step directory and holds a POSIX read lock on it for
  *   the step's life: that lock (listed in /proc/locks, not inherited by
  *   fork, gone when we die) is what tells a live step from a leftover.
@@ -24,20 +25,22 @@
  *   (a process is in each). Killing on v1 is list + kill(), repeated by
  *   cgroup_step_destroy() until empty (bounded, 1 s), so a forking step
  *   cannot outrun it for long (its pids.max bounds it); v2 adds cgroup.kill.
- * - Removal happens only once a cgroup is empty: libcgroup's delete would
- *   otherwise migrate survivors to the parent, out of the step's limits.
+ * - Removal happens only once a cgroup is empty (rmdir fails with EBUSY
+ *   otherwise): survivors are never moved to the parent, out of the step's
+ *   limits, as libcgroup's delete would.
  *
  * Caveat: a POSIX lock is dropped when this process closes *any* fd of the
  * locked directory, so nothing else in the daemon may open a step directory
  * (the v2 clone fd is O_PATH, whose close does not drop locks).
  *
- * Cost (dev machine, v1 hybrid, 4 hierarchies): create ~500 us (uprobes
- * on `stepd exec`, while its init mounts; ~720 us when libcgroup also
- * wrote the limits), stats ~60 us, destroy ~290 us. Most of create is
- * libcgroup itself: it re-reads /proc/mounts for every hierarchy and
- * mkdir -p's from "/"; the limits go through the directory's fd.
- * cgroup_get_cgroup() alone costs ~850 us (it reads every file of the
- * controller), so stats read only the files they need through
+ * Cost (dev machine, v1 hybrid, 4 hierarchies): create ~500 us when
+ * libcgroup made the directories (uprobes on `stepd exec`, while its init
+ * mounts): it re-read /proc/mounts for every hierarchy and mkdir -p'd from
+ * "/", and its delete rmdir'd by full path and then reported success even
+ * for a directory still there. perf put that at a third of the cgroup
+ * worker's time under load; mkdirat/unlinkat on the base fd do only the
+ * kernel's part. cgroup_get_cgroup() alone costs ~850 us (it reads every
+ * file of the controller), so stats read only the files they need through
  * cgroup_read_value_*() instead. */
 #include "sandbox/cgroup-internal.h"
 
@@ -306,14 +309,12 @@ static struct step_cgroup *step_new(struct cgroup_manager *m)
 /* Mark a step directory alive: a POSIX read lock on it, held by this process
  * only. Unlike flock(), fork() does not pass it on, so a step's own
  * long-lived init cannot keep its step "alive" after we died. */
-static int open_marked(const struct hierarchy *h, const char *rel, int *ret)
+static int open_marked(const struct hierarchy *h, const char *name, int *ret)
 {
         struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
-        char full[PATH_MAX];
         _cleanup_close_ int fd = -1;
 
-        snprintf(full, sizeof(full), "%s%s", h->mount, rel);
-        fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        fd = openat(h->base_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
         if (fcntl(fd, F_SETLK, &fl) < 0)
@@ -370,9 +371,8 @@ static bool locked(const struct lock_set *set, const struct stat *st)
 #define YOUNG_EMPTY_USEC 2000000ULL
 
 /* The unlocked directories named `name`, as one step; its oldest birth. */
-static struct step_cgroup *leftover_new(struct cgroup_manager *m, const int *base_fd,
-                                        const struct lock_set *locks, const char *name,
-                                        uint64_t *ret_born)
+static struct step_cgroup *leftover_new(struct cgroup_manager *m, const struct lock_set *locks,
+                                        const char *name, uint64_t *ret_born)
 {
         struct step_cgroup *s = step_new(m);
         uint64_t born = UINT64_MAX;
@@ -381,7 +381,7 @@ static struct step_cgroup *leftover_new(struct cgroup_manager *m, const int *bas
         for (size_t hi = 0; s && hi < m->n_h; hi++) {
                 const struct hierarchy *h = &m->h[hi];
 
-                if (base_fd[hi] < 0 || fstatat(base_fd[hi], name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                if (fstatat(h->base_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
                     !S_ISDIR(st.st_mode) || locked(locks, &st))
                         continue;
                 s->path[hi] = cg_path_join(h->base, name);
@@ -396,25 +396,20 @@ static struct step_cgroup *leftover_new(struct cgroup_manager *m, const int *bas
         return s;
 }
 
-/* Add the names of the directories in <base> to *names; keep a fd of <base>.
+/* Add the names of the directories in <base> to *names.
  * Raw readdir: libcgroup's tree walk opens every step directory (see
  * read_posix_locks for why that hurts). */
-static int list_steps(const struct hierarchy *h, int *ret_fd, char ***names)
+static int list_steps(const struct hierarchy *h, char ***names)
 {
-        char full[PATH_MAX];
         struct dirent *de;
-        DIR *d;
-        int fd;
+        int fd = fcntl(h->base_fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = fd < 0 ? NULL : fdopendir(fd);
 
-        snprintf(full, sizeof(full), "%s%s", h->mount, h->base);
-        fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 3));
         if (!d) {
                 safe_close(fd);
                 return -errno;
         }
+        rewinddir(d); /* the dup shares its offset with base_fd */
         while ((de = readdir(d))) {
                 bool seen = false;
 
@@ -426,7 +421,6 @@ static int list_steps(const struct hierarchy *h, int *ret_fd, char ***names)
                         (void)strv_push(names, de->d_name);
         }
         closedir(d);
-        *ret_fd = fd;
         return 0;
 }
 
@@ -435,12 +429,9 @@ static void remove_leftovers(struct cgroup_manager *m)
 {
         _cleanup_strv_free_ char **names = NULL;
         struct lock_set locks = { 0 };
-        int fd[_CTRL_MAX];
 
-        for (size_t hi = 0; hi < _CTRL_MAX; hi++)
-                fd[hi] = -1;
         for (size_t hi = 0; hi < m->n_h; hi++)
-                (void)list_steps(&m->h[hi], &fd[hi], &names);
+                (void)list_steps(&m->h[hi], &names);
         /* names first, locks second: a step made in between is seen locked.
          * Reading /proc/locks write-locks the kernel's file-lock rwsem, which
          * waits for an RCU grace period (~10 ms): only when there is a
@@ -449,7 +440,7 @@ static void remove_leftovers(struct cgroup_manager *m)
                 for (char **n = names; n && *n; n++) {
                         struct pid_set set = { 0 };
                         uint64_t born;
-                        struct step_cgroup *s = leftover_new(m, fd, &locks, *n, &born);
+                        struct step_cgroup *s = leftover_new(m, &locks, *n, &born);
 
                         if (s && born != UINT64_MAX && step_pids(s, &set) == 0 &&
                             (set.n > 0 || now_realtime_usec() >= born + YOUNG_EMPTY_USEC))
@@ -458,8 +449,6 @@ static void remove_leftovers(struct cgroup_manager *m)
                         cg_step_free(s);
                 }
         free(locks.st);
-        for (size_t hi = 0; hi < _CTRL_MAX; hi++)
-                safe_close(fd[hi]);
 }
 
 struct cgroup_manager *cgroup_manager_free(struct cgroup_manager *m)
@@ -471,6 +460,7 @@ struct cgroup_manager *cgroup_manager_free(struct cgroup_manager *m)
                 free(m->h[i].base);
                 free(m->h[i].own);
                 safe_close(m->h[i].own_tasks_fd);
+                safe_close(m->h[i].base_fd);
         }
         free(m);
         return NULL;
@@ -491,7 +481,7 @@ int cgroup_manager_new(struct cgroup_manager **ret, char *err, size_t err_len)
         if (!m)
                 return cg_fail(-ENOMEM, err, err_len, "out of memory");
         for (size_t i = 0; i < _CTRL_MAX; i++)
-                m->h[i].own_tasks_fd = -1;
+                m->h[i].own_tasks_fd = m->h[i].base_fd = -1;
         r = cgroup_detect_layout(&m->layout, err, err_len);
         if (r < 0)
                 return r;
@@ -499,6 +489,15 @@ int cgroup_manager_new(struct cgroup_manager **ret, char *err, size_t err_len)
         r = m->be->setup(m, err, err_len);
         if (r < 0)
                 return r;
+        for (size_t i = 0; i < m->n_h; i++) {
+                const struct hierarchy *h = &m->h[i];
+                char full[PATH_MAX];
+
+                snprintf(full, sizeof(full), "%s%s", h->mount, h->base);
+                m->h[i].base_fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (m->h[i].base_fd < 0)
+                        return cg_fail(-errno, err, err_len, "cannot open %s: %m", full);
+        }
         remove_leftovers(m);
         *ret = TAKE_PTR(m);
         return 0;
@@ -511,10 +510,11 @@ enum cgroup_layout cgroup_manager_layout(const struct cgroup_manager *m)
 
 /* ---- steps --------------------------------------------------------------- */
 
-/* libcgroup makes the directory; the limits are written through the locked
- * directory fd: libcgroup would re-read /proc/mounts for every value
- * (~50 us each, more while steps mount), and a relative write cannot land
- * anywhere but in this directory. */
+/* The directory is made relative to the base fd: mkdirat refuses one that
+ * exists and makes no missing parent, with no path walk and no re-read of
+ * /proc/mounts (libcgroup's create does both, for every hierarchy). The
+ * limits are written through the locked directory fd: a relative write
+ * cannot land anywhere but in this directory. */
 static int step_create_one(struct step_cgroup *s, size_t hi, const char *name,
                            const struct step_limits *l, char *err, size_t err_len)
 {
@@ -528,24 +528,23 @@ static int step_create_one(struct step_cgroup *s, size_t hi, const char *name,
         s->path[hi] = cg_path_join(h->base, name);
         if (!s->path[hi])
                 return cg_fail(-ENOMEM, err, err_len, "out of memory");
-        /* libcgroup's mkdir accepts an existing directory: refuse it here. */
-        if (cg_file_exists(h->mount, s->path[hi], ""))
-                return cg_fail(-EEXIST, err, err_len, "cgroup %s%s already exists", h->mount,
-                            s->path[hi]);
         cg = cgroup_new_cgroup(s->path[hi]);
         for (size_t i = 0; cg && i < h->n_ctrls; i++)
                 if (!cgroup_add_controller(cg, h->ctrls[i]))
                         cgroup_free(&cg);
         if (!cg)
                 return cg_fail(-ENOMEM, err, err_len, "out of memory");
-        r = cg_errno(cgroup_create_cgroup(cg, 1));
-        if (r < 0) {
+        if (mkdirat(h->base_fd, name, 0755) < 0) {
+                r = -errno;
                 cgroup_free(&cg);
+                if (r == -EEXIST)
+                        return cg_fail(r, err, err_len, "cgroup %s%s already exists", h->mount,
+                                    s->path[hi]);
                 return cg_fail(r, err, err_len, "cannot create cgroup %s%s: %s", h->mount,
                             s->path[hi], strerror(-r));
         }
         s->cg[hi] = cg;
-        r = open_marked(h, s->path[hi], &s->fd[hi]);
+        r = open_marked(h, name, &s->fd[hi]);
         if (r < 0)
                 return cg_fail(r, err, err_len, "cannot open and lock %s%s: %s", h->mount,
                             s->path[hi], strerror(-r));
@@ -597,13 +596,15 @@ bool cg_can_rename(const struct cgroup_manager *m)
         return m->layout != CGROUP_LAYOUT_V2;
 }
 
+/* The last part of a step's path: its name in <base>. */
+static const char *leaf(const char *path)
+{
+        return strrchr(path, '/') + 1;
+}
+
 static int rename_one(const struct hierarchy *h, const char *from, const char *to)
 {
-        char a[PATH_MAX], b[PATH_MAX];
-
-        snprintf(a, sizeof(a), "%s%s", h->mount, from);
-        snprintf(b, sizeof(b), "%s%s", h->mount, to);
-        return rename(a, b) < 0 ? -errno : 0;
+        return renameat(h->base_fd, leaf(from), h->base_fd, leaf(to)) < 0 ? -errno : 0;
 }
 
 /* The kernel renames a v1 cgroup within its parent (and refuses a name that
@@ -814,18 +815,8 @@ static int remove_dirs(struct step_cgroup *s)
 
                 if (!s->cg[k])
                         continue;
-                if (!cg_object(s, k)) {
-                        ret = ret < 0 ? ret : -ENOMEM;
-                        continue;
-                }
-                /* EMPTY_ONLY: a survivor makes it EBUSY (the caller kills
-                 * again) instead of moving it to the parent, out of the
-                 * step's limits */
-                r = cg_errno(cgroup_delete_cgroup_ext(s->cg[k], CGFLAG_DELETE_EMPTY_ONLY));
-                /* libcgroup (2.0.x) returns 0 when the only failure was
-                 * ECGNONEMPTY: believe the file system, not the code */
-                if (r == 0 && cg_file_exists(s->m->h[k].mount, s->path[k], ""))
-                        r = -EBUSY;
+                /* a survivor makes it EBUSY (the caller kills again) */
+                r = unlinkat(s->m->h[k].base_fd, leaf(s->path[k]), AT_REMOVEDIR) < 0 ? -errno : 0;
                 if (r < 0 && r != -ENOENT) {
                         ret = ret < 0 ? ret : r;
                         continue;
