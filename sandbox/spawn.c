@@ -226,9 +226,10 @@ static int make_cgroup(struct sandbox_context *c, struct sandbox_step *s, char *
                                   &s->cgroup, err, err_len);
 }
 
-/* A launcher without a pool (`stepd exec`) makes the step's cgroup with
- * libcgroup: ~1.2-1.5 ms, most of it libcgroup's own start (cgroup_init,
- * 0.6-0.9 ms: faulting in its tables) and its re-reads of /proc/mounts. On v1 that can overlap the init's setup,
+/* A launcher without a pool (`stepd exec`) makes the step's cgroup itself:
+ * most of that is libcgroup's own start (cgroup_init, 0.6-0.9 ms:
+ * faulting in its tables), which finds the hierarchies. On v1 that can
+ * overlap the init's setup,
  * but only on another CPU: the new init takes the launcher's CPU as soon as
  * it exists, and (perf sched, this 2-CPU VM) the other one stayed idle
  * meanwhile. So a thread makes it, started on a CPU other than ours
