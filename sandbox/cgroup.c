@@ -610,9 +610,9 @@ static int rename_one(const struct hierarchy *h, const char *from, const char *t
 /* The kernel renames a v1 cgroup within its parent (and refuses a name that
  * exists); the directory keeps its inode, so its lock and limits stay.
  * Only the directories and paths change here: libcgroup's objects for the
- * new names are made when first needed (cg_object), which for a pooled
- * cgroup is its removal, on the pool's worker. Each is a few KiB of calloc,
- * on the launcher's thread in the middle of a launch otherwise. */
+ * new names are made when first needed (cg_object: only an attach needs
+ * them), not on the launcher's thread in the middle of a launch (each is a
+ * few KiB of calloc). */
 int cg_step_rename(struct step_cgroup *s, const char *name)
 {
         const struct cgroup_manager *m = s->m;

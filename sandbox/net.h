@@ -46,10 +46,10 @@ int net_apply(const struct net_child_config *cfg, char *what, size_t what_len);
  * that would otherwise sit in every launch of a "none" step, in its init.
  * A worker thread keeps `spares` fresh namespaces with lo up, made when a
  * CPU is idle; a step's init enters one with setns() instead of making its
- * own. A step that has ended may hand its namespace back: it becomes a
- * spare again only if nothing in it shows it was used (no socket left,
- * every counter as in a new one), so the next step cannot tell it from a
- * new one; a used one is closed (at most 16 spares in all). What differs
+ * own. A step that has ended may hand its namespace back: it serves a
+ * later step of the same uid (project) only if nothing in it shows it was
+ * used (no socket left, every counter as in a new one); a used one is
+ * closed (at most 16 kept, besides `spares` new ones). What differs
  * from the init's own unshare is who pays: a spare's kernel memory is
  * charged to the launcher's cgroup (on v2, an init's own would be charged
  * to the step's). Not for steps in a user namespace (their init may enter
@@ -58,13 +58,15 @@ struct netns_pool;
 int netns_pool_new(unsigned spares, struct netns_pool **ret, char *err, size_t err_len);
 /* Closes the spares (their namespaces go) and stops the worker. */
 struct netns_pool *netns_pool_free(struct netns_pool *p);
-/* An O_CLOEXEC fd of a fresh namespace, now the caller's; -EAGAIN: none
- * ready, or the worker holds the lock (never waits for it; the worker makes
- * more), -EINVAL: no pool. */
-int netns_pool_take(struct netns_pool *p);
-/* Hand back the namespace fd a step took, once the step has ended and every
- * process of it is gone (its init reaped): the worker keeps it as a spare
- * if it is as one just made (see netns-pool.c), else closes it. Takes fd
- * in every case; with no pool it only closes it. */
-void netns_pool_give(struct netns_pool *p, int fd);
+/* An O_CLOEXEC fd of a namespace for a step of `owner`, now the caller's:
+ * the last one owner's steps handed back unused, else a new one; -EAGAIN:
+ * none ready, or the worker holds the lock (never waits for it; the worker
+ * makes more), -EINVAL: no pool. */
+int netns_pool_take(struct netns_pool *p, uid_t owner);
+/* Hand back the namespace fd a step of `owner` (its uid) took, once the
+ * step has ended and every process of it is gone (its init reaped): the
+ * worker keeps it for owner's next take if it is as one just made (see
+ * netns-pool.c), else closes it. Takes fd in every case; with no pool, or
+ * the pool's lock busy, it only closes it. */
+void netns_pool_give(struct netns_pool *p, int fd, uid_t owner);
 void netns_pool_stats(struct netns_pool *p, struct sandbox_spares *ret);

@@ -12,18 +12,27 @@
  * Reuse. Making a namespace and the kernel's teardown of it afterwards are
  * most of a trivial step's network cost (~0.75 ms of CPU here, a sixth of
  * the whole launch). So a step that has ended, every process of it gone,
- * may hand its namespace back (netns_pool_give), and the worker puts it
- * among the spares again only if nothing in it differs from a namespace
- * just made: no socket left (sockstat: none in use, orphaned or in
+ * may hand its namespace back (netns_pool_give), and the worker keeps it
+ * for a later step *of the same owner* (the step's uid: the daemon never
+ * gives two projects one uid) only if nothing in it differs from a
+ * namespace just made: no socket left (sockstat: none in use or in
  * TIME_WAIT), no IPv6 flow label, and every counter the kernel keeps per
  * namespace (/proc/net/dev, snmp, snmp6, netstat) byte for byte as in the
  * last namespace the worker made. No packet can cross lo, and no route
  * lookup can fail, without moving one of them; what a step without
  * capabilities can change otherwise (sysctls, links, addresses, routes,
- * rules) needs CAP_NET_ADMIN over the namespace, which it never has. So the
- * next step gets a namespace it cannot tell from a new one, except by its
- * inode number; any doubt (a file unreadable, the worker's way home lost)
- * discards it. A namespace that was used is closed, as without reuse. */
+ * rules) needs CAP_NET_ADMIN over the namespace, which it never has. Any
+ * doubt (a file unreadable, the worker's way home lost) discards it, and a
+ * used one is closed, as without reuse.
+ *
+ * Why only for the same owner: not everything a step can leave in a
+ * namespace shows. A file it opened from /proc/self/net holds a reference
+ * to the namespace and shows every later user's sockets; passed over a
+ * unix socket to a process that outlives the step, it would watch the
+ * namespace's next steps. Flags such as the one an exclusive IPv6 flow
+ * label sets stay set. Steps of one project already share their uid and
+ * cache folder; another project's steps only ever get a namespace nobody
+ * used. */
 #include "sandbox/net.h"
 
 #include <errno.h>
@@ -41,20 +50,29 @@
 #define NETNS_SPARES_MAX 16
 #define STREQ(a, b) (strcmp((a), (b)) == 0)
 
+/* A namespace a step has had, and whose step it was. */
+struct used {
+        int fd;
+        uid_t owner;
+};
+
 struct netns_pool {
         struct worker w;   /* w.lock guards the rest */
         bool make_failed;  /* until the next take */
         bool stranded;     /* the worker could not return home: it makes no more */
-        bool idle;         /* the worker waits at SCHED_IDLE */
-        unsigned want;
+        bool idle;         /* the worker is at SCHED_IDLE */
+        unsigned want;     /* new spares to keep */
         int home_fd;       /* the launcher's network namespace */
-        int spares[NETNS_SPARES_MAX];
+        int spares[NETNS_SPARES_MAX];    /* new, nobody's */
         size_t n_spares;
-        int given[NETNS_SPARES_MAX]; /* handed back, to be inspected */
+        struct used kept[NETNS_SPARES_MAX]; /* handed back unused, oldest first */
+        size_t n_kept;
+        struct used given[NETNS_SPARES_MAX]; /* handed back, to be inspected */
         size_t n_given;
         char *fresh;       /* the counters of the last namespace made (state_read) */
         struct sandbox_spares st;
         uint64_t busy;     /* takes that found the lock held (counted as missed) */
+        uint64_t give_busy; /* gives that found the lock held (closed: discarded) */
 };
 
 /* The per-namespace files whose whole text must match a fresh namespace's:
@@ -98,8 +116,9 @@ fail:
 }
 
 /* In the worker, inside the namespace: whether a sockstat file shows no
- * socket in use, orphaned or in TIME_WAIT ("alloc" and "mem" count the
- * whole host and are skipped). A missing file shows none. */
+ * socket in use or in TIME_WAIT ("orphan", "alloc" and "mem" count the
+ * whole host and are skipped; an orphan is in use). A missing file shows
+ * none. */
 static bool sockstat_empty(const char *name)
 {
         _cleanup_free_ char *buf = NULL;
@@ -111,8 +130,7 @@ static bool sockstat_empty(const char *name)
         if (r < 0)
                 return r == -ENOENT;
         for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
-                bool counted = STREQ(t, "used") || STREQ(t, "inuse") || STREQ(t, "orphan") ||
-                               STREQ(t, "tw");
+                bool counted = STREQ(t, "used") || STREQ(t, "inuse") || STREQ(t, "tw");
                 char *v = counted ? strtok_r(NULL, " \n", &save) : NULL;
 
                 if (counted && (!v || !STREQ(v, "0")))
@@ -185,9 +203,10 @@ static bool untouched(int fd, int home_fd, const char *fresh, bool *stranded)
  * else to do (a namespace made while a step starts would take a core from
  * that step); it makes the namespace at normal priority, since that holds
  * kernel locks (rtnl, pernet) that the rest of the host may be waiting for.
- * A namespace handed back lifts it to normal priority (netns_pool_give):
- * the inspection is short, and waiting for an idle CPU under load would
- * turn the next takes into misses. */
+ * It inspects what is handed back at normal priority too, and a give lifts
+ * a waiting worker to it (netns_pool_give): the inspection is short, and
+ * waiting for an idle CPU under load would turn the next takes into
+ * misses. */
 static void set_idle(bool idle)
 {
         const struct sched_param none = { 0 };
@@ -196,23 +215,33 @@ static void set_idle(bool idle)
 }
 
 /* In the worker, lock held: inspect the last namespace handed back, and
- * keep it as a spare or close it. */
+ * keep it for its owner (the oldest kept one goes when there is no room)
+ * or close it. */
 static void recycle_one(struct netns_pool *p)
 {
-        int fd = p->given[--p->n_given];
+        struct used u = p->given[--p->n_given];
         bool stranded = false, keep;
 
+        if (p->idle) {
+                set_idle(false);
+                p->idle = false;
+        }
         pthread_mutex_unlock(&p->w.lock);
-        keep = untouched(fd, p->home_fd, p->fresh, &stranded);
+        keep = untouched(u.fd, p->home_fd, p->fresh, &stranded);
         pthread_mutex_lock(&p->w.lock);
         p->stranded = stranded;
-        if (keep && !stranded && !p->w.stop && p->n_spares < NETNS_SPARES_MAX) {
-                p->spares[p->n_spares++] = fd;
-                p->st.recycled++;
-        } else {
-                close(fd);
+        if (!keep || stranded || p->w.stop) {
+                close(u.fd);
                 p->st.discarded++;
+                return;
         }
+        if (p->n_kept == NETNS_SPARES_MAX) {
+                close(p->kept[0].fd);
+                p->st.discarded++;
+                memmove(p->kept, p->kept + 1, --p->n_kept * sizeof(p->kept[0]));
+        }
+        p->kept[p->n_kept++] = u;
+        p->st.recycled++;
 }
 
 static void *worker(void *arg)
@@ -228,22 +257,21 @@ static void *worker(void *arg)
                 int fd;
 
                 if (p->n_given > 0 && !p->stranded) {
-                        recycle_one(p); /* at the priority netns_pool_give() set */
+                        recycle_one(p);
                         continue;
                 }
                 if (p->stranded || p->make_failed || p->n_spares >= p->want) {
                         if (!p->idle)
                                 set_idle(true);
-                        p->idle = true;
+                        p->idle = true; /* until netns_pool_give() lifts it */
                         pthread_cond_wait(&p->w.wake, &p->w.lock);
                         continue;
                 }
+                p->idle = false; /* a give meanwhile need not lift it */
                 pthread_mutex_unlock(&p->w.lock);
                 set_idle(false);
                 fd = make_one(p->home_fd, &fresh, &stranded);
-                set_idle(true);
                 pthread_mutex_lock(&p->w.lock);
-                p->idle = true;
                 if (fresh) {
                         free(p->fresh);
                         p->fresh = fresh;
@@ -304,15 +332,17 @@ struct netns_pool *netns_pool_free(struct netns_pool *p)
         worker_stop(&p->w);
         for (size_t i = 0; i < p->n_spares; i++)
                 close(p->spares[i]);
+        for (size_t i = 0; i < p->n_kept; i++)
+                close(p->kept[i].fd);
         for (size_t i = 0; i < p->n_given; i++)
-                close(p->given[i]);
+                close(p->given[i].fd);
         free(p->fresh);
         close(p->home_fd);
         free(p);
         return NULL;
 }
 
-int netns_pool_take(struct netns_pool *p)
+int netns_pool_take(struct netns_pool *p, uid_t owner)
 {
         int fd = -EAGAIN;
 
@@ -323,19 +353,26 @@ int netns_pool_take(struct netns_pool *p)
                 __atomic_add_fetch(&p->busy, 1, __ATOMIC_RELAXED);
                 return -EAGAIN;
         }
-        if (p->n_spares > 0) {
+        /* the owner's last one kept, else a new one */
+        for (size_t i = p->n_kept; fd < 0 && i-- > 0;)
+                if (p->kept[i].owner == owner) {
+                        fd = p->kept[i].fd;
+                        memmove(p->kept + i, p->kept + i + 1,
+                                (--p->n_kept - i) * sizeof(p->kept[0]));
+                }
+        if (fd < 0 && p->n_spares > 0)
                 fd = p->spares[--p->n_spares];
+        if (fd >= 0)
                 p->st.taken++;
-        } else {
+        else
                 p->st.missed++;
-        }
         p->make_failed = false;
         pthread_cond_signal(&p->w.wake);
         pthread_mutex_unlock(&p->w.lock);
         return fd;
 }
 
-void netns_pool_give(struct netns_pool *p, int fd)
+void netns_pool_give(struct netns_pool *p, int fd, uid_t owner)
 {
         const struct sched_param none = { 0 };
 
@@ -345,12 +382,18 @@ void netns_pool_give(struct netns_pool *p, int fd)
                 close(fd);
                 return;
         }
-        pthread_mutex_lock(&p->w.lock);
+        /* Never wait for the worker (it may hold the lock at SCHED_IDLE):
+         * a busy lock costs this namespace, not the caller's loop. */
+        if (pthread_mutex_trylock(&p->w.lock) != 0) {
+                close(fd);
+                __atomic_add_fetch(&p->give_busy, 1, __ATOMIC_RELAXED);
+                return;
+        }
         if (p->n_given >= NETNS_SPARES_MAX || p->stranded || p->w.stop) {
                 close(fd);
                 p->st.discarded++;
         } else {
-                p->given[p->n_given++] = fd;
+                p->given[p->n_given++] = (struct used){ .fd = fd, .owner = owner };
                 /* Inspected promptly, even while the CPUs are busy: the
                  * next take is due soon, and a miss costs far more. */
                 if (p->idle && pthread_setschedparam(p->w.thread, SCHED_OTHER, &none) == 0)
@@ -369,6 +412,7 @@ void netns_pool_stats(struct netns_pool *p, struct sandbox_spares *ret)
         pthread_mutex_lock(&p->w.lock);
         *ret = p->st;
         ret->missed += __atomic_load_n(&p->busy, __ATOMIC_RELAXED);
-        ret->ready = (unsigned)p->n_spares;
+        ret->discarded += __atomic_load_n(&p->give_busy, __ATOMIC_RELAXED);
+        ret->ready = (unsigned)(p->n_spares + p->n_kept);
         pthread_mutex_unlock(&p->w.lock);
 }

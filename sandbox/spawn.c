@@ -63,6 +63,7 @@ struct sandbox_step {
         bool reaped;
         bool released;  /* sandbox_step_release_ended(): the init exits unwaited */
         struct netns_pool *netns_home; /* where plan.netns_fd goes back once reaped */
+        uid_t netns_owner;
         struct setup_report failure;
         struct sync_msg end;
         struct cgroup_stats stats;
@@ -92,7 +93,7 @@ struct sandbox_step *sandbox_step_free(struct sandbox_step *s)
         /* Reaped: every process of the step is gone (the init is pid 1 of
          * them all), so the namespace holds what they left, if anything. */
         if (s->reaped && s->netns_home)
-                netns_pool_give(s->netns_home, TAKE_FD(s->plan.netns_fd));
+                netns_pool_give(s->netns_home, TAKE_FD(s->plan.netns_fd), s->netns_owner);
         safe_close(s->plan.netns_fd);
         free(s->plan.source_fds);
         free(s->plan.go);
@@ -201,11 +202,13 @@ static int prepare(struct sandbox_context *c, struct sandbox_step *s,
         /* a spare network namespace, if one is ready: else the init makes one */
         if (spec->net == NET_NONE && !spec->user_namespace) {
                 struct netns_pool *pool = sandbox_context_netns_pool(c);
-                int fd = netns_pool_take(pool);
+                int fd = netns_pool_take(pool, spec->uid);
 
                 s->plan.netns_fd = fd >= 0 ? fd : -1;
-                if (fd >= 0 && spec->reuse_netns)
+                if (fd >= 0 && spec->reuse_netns) {
                         s->netns_home = pool;
+                        s->netns_owner = spec->uid;
+                }
         }
         return net_prepare(spec, &s->plan.net, err, err_len);
 }
@@ -410,6 +413,8 @@ static int start_init(struct sandbox_step *s, const struct sandbox_io *io, int c
                 return r;
         }
         plan_close_child_fds(&s->plan);
+        if (!s->netns_home) /* not to be handed back: the init has its own */
+                s->plan.netns_fd = safe_close(s->plan.netns_fd);
         return 0;
 }
 

@@ -118,7 +118,8 @@ struct launch_spec {
         enum net_mode net;
         struct net_bridge bridge;  /* for NET_BRIDGE */
         bool reuse_netns;      /* NET_NONE: hand a spare namespace back when the step has
-                                * ended (netns_pool_give: kept only if unused) */
+                                * ended (netns_pool_give: kept for a later step of this
+                                * uid, only if unused) */
         char *hostname;        /* default "stepd" */
 
         char *rootfs;          /* NULL: a fresh root of read-only system binds */

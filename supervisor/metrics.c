@@ -121,7 +121,7 @@ static void format_spares(const struct metrics_view *v, FILE *f)
                 { "stepd_spares_recycled_total", "counter",
                   "Parts handed back unused by an ended step and ready again." },
                 { "stepd_spares_discarded_total", "counter",
-                  "Parts handed back by an ended step that had used them, and closed." },
+                  "Parts handed back by an ended step and closed: used, not looked at, or no room." },
         };
 
         if (v->n_spares == 0)

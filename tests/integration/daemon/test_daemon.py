@@ -240,61 +240,14 @@ class BasicTest(DaemonTest):
             c1.request({"type": "cancel", "step": step1})
             c2.request({"type": "cancel", "step": step2})
         # the daemon keeps its spares and nothing else, step after step:
-        # those of steps that did not use them come back, at most 16 in all
-        # (test_network_namespace_reused_only_when_unused: which come back)
-        for _ in range(20):
-            with self.d.connect() as c:
-                self.assertExited(c.run(argv=["/bin/true"]))
-        self.assertTrue(wait_until(lambda: len(spares()) >= 4, timeout=10), spares())
-        time.sleep(0.2)
-        self.assertLessEqual(len(spares()), 16)
-
-    def spares_counters(self, c):
-        """The netns pool's counters, from the daemon's metrics."""
-        text = c.call({"type": "metrics"})["text"]
-        out = {}
-        for line in text.splitlines():
-            if line.startswith("stepd_spares_") and '{kind="netns"}' in line:
-                name, value = line.split('{kind="netns"} ')
-                out[name[len("stepd_spares_"):]] = int(value)
-        return out
-
-    # what a step reports of its network namespace at its start: every lo
-    # counter, the sockets the kernel counts, the IPv6 flow labels
-    NET_REPORT = ("import sys\n"
-                  "lo = [l for l in open('/proc/net/dev') if l.strip().startswith('lo:')]\n"
-                  "print(lo[0].split(':')[1].split())\n"
-                  "print(open('/proc/net/sockstat').read().split('\\n')[:2])\n"
-                  "print(len(open('/proc/net/ip6_flowlabel').readlines()) - 1)\n")
-    USE_NETWORK = ("import socket\n"
-                   "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
-                   "c = socket.create_connection(l.getsockname()); a, _ = l.accept()\n"
-                   "c.sendall(b'secret'); a.recv(6); c.close(); a.close(); l.close()\n")
-
-    def test_network_namespace_reused_only_when_unused(self):
-        """A step's namespace goes back to the pool after it, unless the step
-        used it: no later step ever sees a packet or socket of another."""
-        fresh_lo = ["0"] * 16
+        # the new ones, and those that steps handed back unused (NetnsReuseTest)
         with self.d.connect() as c:
-            base = self.spares_counters(c)
-            for _ in range(3):
-                self.assertExited(c.run(argv=[PY, "-c", self.NET_REPORT]))
-            self.assertTrue(wait_until(lambda: self.spares_counters(c)["recycled_total"] >=
-                                       base["recycled_total"] + 1, timeout=10),
-                            self.spares_counters(c))
-            for _ in range(3):
-                used = self.spares_counters(c)["discarded_total"]
-                self.assertExited(c.run(argv=[PY, "-c", self.USE_NETWORK]))
-                # the worker has looked at it before the next step starts
-                self.assertTrue(wait_until(lambda: self.spares_counters(c)["discarded_total"] >
-                                           used, timeout=10), self.spares_counters(c))
-                for _ in range(2):
-                    run = c.run(argv=[PY, "-c", self.NET_REPORT])
-                    self.assertExited(run)
-                    lo, sockstat, labels = run.stdout.decode().splitlines()
-                    self.assertEqual(lo, repr(fresh_lo), run.stdout)
-                    self.assertIn("TCP: inuse 0 orphan 0 tw 0", sockstat, run.stdout)
-                    self.assertEqual(labels, "0", run.stdout)
+            for _ in range(20):
+                self.assertExited(c.run(argv=["/bin/true"]))
+            self.assertTrue(wait_until(lambda: len(spares()) >= 4, timeout=10), spares())
+            time.sleep(0.2)
+            self.assertEqual(len(spares()), netns_counters(c)["ready"])
+            self.assertLessEqual(len(spares()), 4 + 16)
 
     def test_step_init_holds_nothing_of_other_steps(self):
         """A step's init used to be a copy of the whole daemon: every other
@@ -444,6 +397,73 @@ class BasicTest(DaemonTest):
         self.assertEqual(len(steps), 1)
 
 
+def netns_counters(c):
+    """The netns pool's counters, from the daemon's metrics."""
+    text = c.call({"type": "metrics"})["text"]
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("stepd_spares_") and '{kind="netns"}' in line:
+            name, value = line.split('{kind="netns"} ')
+            out[name[len("stepd_spares_"):]] = int(value)
+    return out
+
+
+class NetnsReuseTest(DaemonTest):
+    conf = {"projects": {"alpha": {}, "beta": {}}}
+
+    # what a step reports of its network namespace at its start: its inode,
+    # every lo counter, the sockets in use in it (sockstat: "sockets: used",
+    # then per protocol inuse, and TCP's TIME_WAIT; "orphan" counts the
+    # whole host), the IPv6 flow labels
+    NET_REPORT = ("import os, re\n"
+                  "print(os.stat('/proc/self/ns/net').st_ino)\n"
+                  "lo = [l for l in open('/proc/net/dev') if l.strip().startswith('lo:')]\n"
+                  "print(lo[0].split(':')[1].split())\n"
+                  "st = open('/proc/net/sockstat').read() + open('/proc/net/sockstat6').read()\n"
+                  "print(sorted(set(re.findall(r'(?:used|inuse|tw) (\\d+)', st))))\n"
+                  "print(len(open('/proc/net/ip6_flowlabel').readlines()) - 1)\n")
+    USE_NETWORK = ("import socket\n"
+                   "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
+                   "c = socket.create_connection(l.getsockname()); a, _ = l.accept()\n"
+                   "c.sendall(b'secret'); a.recv(6); c.close(); a.close(); l.close()\n")
+
+    def report(self, c, project):
+        """Run NET_REPORT in a step of project: the namespace's inode, after
+        checking it looks new."""
+        run = c.run(project=project, argv=[PY, "-c", self.NET_REPORT])
+        self.assertExited(run)
+        ino, lo, sockets, labels = run.stdout.decode().splitlines()
+        self.assertEqual(lo, repr(["0"] * 16), run.stdout)
+        self.assertEqual(sockets, "['0']", run.stdout)
+        self.assertEqual(labels, "0", run.stdout)
+        return int(ino)
+
+    def wait_counter(self, c, name, above):
+        self.assertTrue(wait_until(lambda: netns_counters(c)[name] > above, timeout=10),
+                        netns_counters(c))
+
+    def test_unused_namespace_serves_the_same_project_only(self):
+        with self.d.connect() as c:
+            kept = netns_counters(c)["recycled_total"]
+            ino = self.report(c, "alpha")
+            self.wait_counter(c, "recycled_total", kept)
+            # kept for alpha, alive in the pool (so its inode is its own):
+            # beta gets another, alpha's next step gets it back
+            self.assertNotEqual(self.report(c, "beta"), ino)
+            self.assertEqual(self.report(c, "alpha"), ino)
+
+    def test_used_namespace_never_serves_again(self):
+        """No later step sees a packet, socket or label of an earlier one."""
+        with self.d.connect() as c:
+            for _ in range(3):
+                used = netns_counters(c)["discarded_total"]
+                self.assertExited(c.run(project="alpha", argv=[PY, "-c", self.USE_NETWORK]))
+                # the worker has looked at it before the next step starts
+                self.wait_counter(c, "discarded_total", used)
+                for _ in range(2):
+                    self.report(c, "alpha")
+
+
 class NoNetnsReuseTest(DaemonTest):
     conf = {"reuse_network_namespaces": False}
 
@@ -452,7 +472,7 @@ class NoNetnsReuseTest(DaemonTest):
             for _ in range(4):
                 self.assertExited(c.run(argv=["/bin/true"]))
             time.sleep(0.3)
-            counters = BasicTest.spares_counters(self, c)
+            counters = netns_counters(c)
         self.assertGreaterEqual(counters["taken_total"], 1, counters)
         self.assertEqual(counters["recycled_total"], 0, counters)
         self.assertEqual(counters["discarded_total"], 0, counters)

@@ -25,6 +25,8 @@
 #include "sandbox/net.h"
 #include "tests/unit/sandbox/net/links.h"
 
+#define OWNER 200001 /* the uid of the steps that take and give back */
+
 static ino_t ns_ino_of_fd(int fd)
 {
         struct stat st;
@@ -222,7 +224,7 @@ START_TEST(pool_spare_is_fresh_with_lo_up)
         home = own_ns_ino();
         ck_assert_msg(netns_pool_new(2, &p, err, sizeof(err)) == 0, "%s", err);
         wait_spares(p, 2);
-        fd = netns_pool_take(p);
+        fd = netns_pool_take(p, OWNER);
         ck_assert_int_ge(fd, 0);
         ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
         /* a namespace of its own, not ours; and the worker, which made
@@ -248,7 +250,7 @@ START_TEST(pool_never_hands_out_one_twice)
         ck_assert_msg(netns_pool_new(2, &p, err, sizeof(err)) == 0, "%s", err);
         for (int i = 0; i < N; i++) {
                 wait_spares(p, 1);
-                fds[i] = netns_pool_take(p);
+                fds[i] = netns_pool_take(p, OWNER);
                 ck_assert_int_ge(fds[i], 0);
                 seen[i] = ns_ino_of_fd(fds[i]);
                 for (int j = 0; j < i; j++)
@@ -272,7 +274,7 @@ static int pool_and_take(struct netns_pool **p, ino_t *ret_ino)
         enter_private_netns();
         ck_assert_msg(netns_pool_new(1, p, err, sizeof(err)) == 0, "%s", err);
         wait_spares(*p, 1);
-        fd = netns_pool_take(*p);
+        fd = netns_pool_take(*p, OWNER);
         ck_assert_int_ge(fd, 0);
         *ret_ino = ns_ino_of_fd(fd);
         return fd;
@@ -287,20 +289,20 @@ START_TEST(pool_takes_back_an_unused_namespace)
         int fd = pool_and_take(&p, &ino);
 
         wait_spares(p, 1); /* the worker made a new one meanwhile */
-        netns_pool_give(p, fd);
+        netns_pool_give(p, fd, OWNER);
         wait_handled(p, 1, &st);
         ck_assert_uint_eq(st.recycled, 1);
         ck_assert_uint_eq(st.discarded, 0);
         ck_assert_uint_eq(st.ready, 2);
         /* the last one in is the next one out */
-        fd = netns_pool_take(p);
+        fd = netns_pool_take(p, OWNER);
         ck_assert_int_ge(fd, 0);
         ck_assert(ns_ino_of_fd(fd) == ino);
         ck_assert_int_eq(check_inside(fd), 0);
         close(fd);
         /* no pool, or no fd: only closed */
-        netns_pool_give(NULL, open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
-        netns_pool_give(p, -1);
+        netns_pool_give(NULL, open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), OWNER);
+        netns_pool_give(p, -1, OWNER);
         netns_pool_free(p);
 }
 END_TEST
@@ -316,11 +318,11 @@ START_TEST(pool_discards_a_used_namespace)
 
         r = in_child(fd, use, how);
         ck_assert_msg(r == 0, "%s: failed with %d", use_names[how], r);
-        netns_pool_give(p, fd);
+        netns_pool_give(p, fd, OWNER);
         wait_handled(p, 1, &st);
         ck_assert_msg(st.discarded == 1 && st.recycled == 0, "%s: recycled", use_names[how]);
         wait_spares(p, 1);
-        fd = netns_pool_take(p);
+        fd = netns_pool_take(p, OWNER);
         ck_assert_int_ge(fd, 0);
         ck_assert(ns_ino_of_fd(fd) != ino);
         close(fd);
@@ -343,13 +345,82 @@ START_TEST(pool_discards_a_namespace_with_a_socket)
         s = socket(AF_UNIX, SOCK_DGRAM, 0); /* no packet, no counter: only sockstat */
         ck_assert_int_eq(setns(home, CLONE_NEWNET), 0);
         ck_assert_int_ge(s, 0);
-        netns_pool_give(p, fd);
+        netns_pool_give(p, fd, OWNER);
         wait_handled(p, 1, &st);
         ck_assert_uint_eq(st.discarded, 1);
         ck_assert_uint_eq(st.recycled, 0);
         close(s);
         close(home);
         netns_pool_free(p);
+}
+END_TEST
+
+/* One owner's namespace never goes to another, however unused: not
+ * everything a step can leave in it shows (see netns-pool.c). */
+START_TEST(pool_keeps_a_namespace_for_its_owner_only)
+{
+        struct netns_pool *p = NULL;
+        struct sandbox_spares st;
+        ino_t ino;
+        int fd = pool_and_take(&p, &ino), other;
+
+        netns_pool_give(p, fd, OWNER);
+        wait_handled(p, 1, &st);
+        ck_assert_uint_eq(st.recycled, 1);
+        /* the kept one lives on in the pool: its inode is its own */
+        wait_spares(p, 2);
+        other = netns_pool_take(p, OWNER + 1);
+        ck_assert_int_ge(other, 0);
+        ck_assert(ns_ino_of_fd(other) != ino);
+        fd = netns_pool_take(p, OWNER);
+        ck_assert_int_ge(fd, 0);
+        ck_assert(ns_ino_of_fd(fd) == ino);
+        close(other);
+        close(fd);
+        netns_pool_free(p);
+}
+END_TEST
+
+/* At most 16 kept: the oldest goes first; and freeing the pool closes
+ * those kept and those still waiting to be looked at. */
+START_TEST(pool_keeps_at_most_16_and_frees_them)
+{
+        enum { N = 17 };
+        struct netns_pool *p = NULL;
+        struct sandbox_spares st;
+        char err[256] = "";
+        ino_t first = 0;
+        int base, fd;
+
+        enter_private_netns();
+        base = count_netns_fds();
+        ck_assert_msg(netns_pool_new(1, &p, err, sizeof(err)) == 0, "%s", err);
+        for (int i = 0; i < N; i++) {
+                wait_spares(p, 1 + (unsigned)MIN(i, 16));
+                fd = netns_pool_take(p, OWNER + 1 + (uid_t)i); /* new ones only */
+                ck_assert_int_ge(fd, 0);
+                if (i == 0)
+                        first = ns_ino_of_fd(fd);
+                netns_pool_give(p, fd, OWNER);
+                wait_handled(p, (uint64_t)i + 1, &st);
+        }
+        ck_assert_uint_eq(st.recycled, N);
+        ck_assert_uint_eq(st.discarded, 1);
+        wait_spares(p, 17); /* 16 kept and a new one */
+        netns_pool_stats(p, &st);
+        ck_assert_uint_eq(st.ready, 17);
+        /* the newest first, and the first one handed back is gone */
+        for (int i = 0; i < 16; i++) {
+                fd = netns_pool_take(p, OWNER);
+                ck_assert_int_ge(fd, 0);
+                ck_assert(ns_ino_of_fd(fd) != first);
+                if (i < 15)
+                        close(fd);
+        }
+        /* one handed back and freed at once: nothing is left open */
+        netns_pool_give(p, fd, OWNER);
+        netns_pool_free(p);
+        ck_assert_int_eq(count_netns_fds(), base);
 }
 END_TEST
 
@@ -367,7 +438,7 @@ START_TEST(pool_holds_only_its_spares)
         ck_assert_int_eq(count_netns_fds(), base + 1 + 3);
         for (int i = 0; i < 5; i++) {
                 wait_spares(p, 3);
-                fd = netns_pool_take(p);
+                fd = netns_pool_take(p, OWNER);
                 ck_assert_int_ge(fd, 0);
                 close(fd);
         }
@@ -385,13 +456,13 @@ START_TEST(pool_empty_says_eagain)
         char err[256] = "";
         int r = 0, fds[64], n = 0;
 
-        ck_assert_int_eq(netns_pool_take(NULL), -EINVAL);
+        ck_assert_int_eq(netns_pool_take(NULL, OWNER), -EINVAL);
         ck_assert_int_eq(netns_pool_new(0, &p, err, sizeof(err)), -EINVAL);
         enter_private_netns();
         ck_assert_msg(netns_pool_new(1, &p, err, sizeof(err)) == 0, "%s", err);
         wait_spares(p, 1);
         /* faster than the worker makes them (each is ~1 ms of kernel work) */
-        while (n < (int)ARRAY_SIZE(fds) && (r = netns_pool_take(p)) >= 0)
+        while (n < (int)ARRAY_SIZE(fds) && (r = netns_pool_take(p, OWNER)) >= 0)
                 fds[n++] = r;
         ck_assert_int_eq(r, -EAGAIN);
         ck_assert_int_ge(n, 1);
@@ -419,6 +490,8 @@ int main(void)
         tcase_add_test(t, pool_takes_back_an_unused_namespace);
         tcase_add_loop_test(t, pool_discards_a_used_namespace, 0, _USE_MAX);
         tcase_add_test(t, pool_discards_a_namespace_with_a_socket);
+        tcase_add_test(t, pool_keeps_a_namespace_for_its_owner_only);
+        tcase_add_test(t, pool_keeps_at_most_16_and_frees_them);
         suite_add_tcase(s, t);
         sr = srunner_create(s);
         /* Tests unshare their own network namespace: each needs its own process. */
