@@ -14,7 +14,9 @@ references measured in the same session (see ../shared/reference/launch-costs.md
              in the row), on tmpfs, and on a journaled ext4 made for the run
              in a loop-mounted file (records and working folders are file
              system work of their own, and ext4 without a journal scans
-             recently deleted inodes on every create: see journal_note)
+             recently deleted inodes on every create: see journal_note);
+             and on tmpfs without network namespace reuse (every step here
+             is one project's: steps of many projects would not reuse)
 
 Usage: bench/launch.py [--runs N] [--build DIR]"""
 import argparse
@@ -66,14 +68,14 @@ def bwrap_cmd():
                      "--die-with-parent", "/bin/true"])
 
 
-def daemon_rows(build, runs, base=None):
-    """Start a daemon on a temporary socket and state folder (under base);
-    measure."""
+def daemon_rows(build, runs, base=None, settings=None):
+    """Start a daemon on a temporary socket and state folder (under base),
+    with settings added to its stepd.json; measure."""
     tmp = tempfile.mkdtemp(prefix="stepd-bench-daemon-", dir=base)
     conf = os.path.join(tmp, "conf")
     os.makedirs(conf)
     with open(os.path.join(conf, "stepd.json"), "w") as f:
-        json.dump({"capacity": 16, "queue_limit": 1024}, f)
+        json.dump({"capacity": 16, "queue_limit": 1024, **(settings or {})}, f)
     sock = os.path.join(tmp, "s.sock")
     stepd = os.path.join(build, "supervisor", "stepd")
     tool = os.path.join(build, "bench", "roundtrip")
@@ -148,8 +150,8 @@ class JournaledExt4:
             os.unlink(self.image)
 
 
-def print_daemon_row(label, build, runs, base, res):
-    lat, thr = daemon_rows(build, runs, base)
+def print_daemon_row(label, build, runs, base, res, settings=None):
+    lat, thr = daemon_rows(build, runs, base, settings)
     ms = lat["median_ms"]
     print(f"{label:<24}{ms:>10.2f}{ms / res['plain']:>10.2f}{ms / res['bwrap']:>10.2f}"
           f"   (p90 {lat['p90_ms']:.2f} ms; 16 clients: {thr['steps_per_s']:.0f} steps/s,"
@@ -189,6 +191,10 @@ def main():
     print_daemon_row("daemon, state on disk", build, a.runs, None, res)
     print(f"{'':<24}(disk: {tempfile.gettempdir()}, {journal_note(tempfile.gettempdir())})")
     print_daemon_row("daemon, state on tmpfs", build, a.runs, "/dev/shm", res)
+    # Every step here is one project's, so each may reuse the network
+    # namespace of the one before it; steps of many projects could not.
+    print_daemon_row("  same, no netns reuse", build, a.runs, "/dev/shm", res,
+                     {"reuse_network_namespaces": False})
     with JournaledExt4() as ext4:
         if ext4:
             print_daemon_row("daemon, ext4 + journal", build, a.runs, ext4, res)
