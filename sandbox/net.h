@@ -66,7 +66,8 @@ int netns_pool_take(struct netns_pool *p, uid_t owner);
 /* Hand back the namespace fd a step of `owner` (its uid) took, once the
  * step has ended and every process of it is gone (its init reaped): the
  * worker keeps it for owner's next take if it is as one just made (see
- * netns-pool.c), else closes it. Takes fd in every case; with no pool, or
- * the pool's lock busy, it only closes it. */
+ * netns-pool.c), else closes it. Takes fd in every case; never waits for
+ * the pool's lock (with it busy, a small mailbox takes the fd; only with
+ * that full too, and with no pool, is the fd just closed). */
 void netns_pool_give(struct netns_pool *p, int fd, uid_t owner);
 void netns_pool_stats(struct netns_pool *p, struct sandbox_spares *ret);

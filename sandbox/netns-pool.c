@@ -69,10 +69,13 @@ struct netns_pool {
         size_t n_kept;
         struct used given[NETNS_SPARES_MAX]; /* handed back, to be inspected */
         size_t n_given;
+        /* Handed back while the lock was busy, as owner << 32 | (fd + 1); 0:
+         * empty. The worker moves them to given[] each time round its loop. */
+        uint64_t mailbox[NETNS_SPARES_MAX];
         char *fresh;       /* the counters of the last namespace made (state_read) */
         struct sandbox_spares st;
         uint64_t busy;     /* takes that found the lock held (counted as missed) */
-        uint64_t give_busy; /* gives that found the lock held (closed: discarded) */
+        uint64_t give_busy; /* gives that found the lock held and the mailbox full */
 };
 
 /* The per-namespace files whose whole text must match a fresh namespace's:
@@ -199,19 +202,36 @@ static bool untouched(int fd, int home_fd, const char *fresh, bool *stranded)
         return same;
 }
 
-/* The worker waits at SCHED_IDLE, so it runs only when a CPU has nothing
- * else to do (a namespace made while a step starts would take a core from
- * that step); it makes the namespace at normal priority, since that holds
+/* The worker waits at SCHED_IDLE, so it wakes for a take only when a CPU
+ * has nothing else to do (a namespace made while a step starts would take a
+ * core from that step); it works at normal priority, since making one holds
  * kernel locks (rtnl, pernet) that the rest of the host may be waiting for.
- * It inspects what is handed back at normal priority too, and a give lifts
- * a waiting worker to it (netns_pool_give): the inspection is short, and
- * waiting for an idle CPU under load would turn the next takes into
- * misses. */
+ * A give lifts a waiting worker at once (netns_pool_give): the inspection
+ * is short, and waiting for an idle CPU under load would turn the next
+ * takes into misses. */
 static void set_idle(bool idle)
 {
         const struct sched_param none = { 0 };
 
         (void)pthread_setschedparam(pthread_self(), idle ? SCHED_IDLE : SCHED_OTHER, &none);
+}
+
+/* Lock held: move what the mailbox holds to given[] (or close it: no room). */
+static void drain_mailbox(struct netns_pool *p)
+{
+        for (size_t i = 0; i < NETNS_SPARES_MAX; i++) {
+                uint64_t v = __atomic_exchange_n(&p->mailbox[i], 0, __ATOMIC_ACQUIRE);
+                struct used u = { .fd = (int)(uint32_t)v - 1, .owner = (uid_t)(v >> 32) };
+
+                if (!v)
+                        continue;
+                if (p->n_given < NETNS_SPARES_MAX) {
+                        p->given[p->n_given++] = u;
+                } else {
+                        close(u.fd);
+                        p->st.discarded++;
+                }
+        }
 }
 
 /* In the worker, lock held: inspect the last namespace handed back, and
@@ -222,10 +242,6 @@ static void recycle_one(struct netns_pool *p)
         struct used u = p->given[--p->n_given];
         bool stranded = false, keep;
 
-        if (p->idle) {
-                set_idle(false);
-                p->idle = false;
-        }
         pthread_mutex_unlock(&p->w.lock);
         keep = untouched(u.fd, p->home_fd, p->fresh, &stranded);
         pthread_mutex_lock(&p->w.lock);
@@ -244,32 +260,58 @@ static void recycle_one(struct netns_pool *p)
         p->st.recycled++;
 }
 
+static bool mailbox_empty(struct netns_pool *p)
+{
+        for (size_t i = 0; i < NETNS_SPARES_MAX; i++)
+                if (__atomic_load_n(&p->mailbox[i], __ATOMIC_ACQUIRE))
+                        return false;
+        return true;
+}
+
+/* Lock held: nothing to inspect and nothing to make. */
+static bool nothing_to_do(struct netns_pool *p)
+{
+        return p->w.stop || ((p->n_given == 0 || p->stranded) && mailbox_empty(p) &&
+                             (p->stranded || p->make_failed || p->n_spares >= p->want));
+}
+
+/* Lock held: wait at SCHED_IDLE until there is work. The priority changes
+ * with the lock dropped: a thread at SCHED_IDLE holding it would make takes
+ * miss and gives queue while the CPUs are busy. */
+static void wait_idle(struct netns_pool *p)
+{
+        p->idle = true;
+        pthread_mutex_unlock(&p->w.lock);
+        set_idle(true);
+        pthread_mutex_lock(&p->w.lock);
+        if (nothing_to_do(p) && !p->w.stop)
+                pthread_cond_wait(&p->w.wake, &p->w.lock);
+        p->idle = false;
+        pthread_mutex_unlock(&p->w.lock);
+        set_idle(false);
+        pthread_mutex_lock(&p->w.lock);
+}
+
 static void *worker(void *arg)
 {
         struct netns_pool *p = arg;
 
         pthread_mutex_lock(&p->w.lock);
-        set_idle(true);
-        p->idle = true;
         while (!p->w.stop) {
                 bool stranded = false;
                 char *fresh = NULL;
                 int fd;
 
+                drain_mailbox(p);
                 if (p->n_given > 0 && !p->stranded) {
                         recycle_one(p);
                         continue;
                 }
-                if (p->stranded || p->make_failed || p->n_spares >= p->want) {
-                        if (!p->idle)
-                                set_idle(true);
-                        p->idle = true; /* until netns_pool_give() lifts it */
-                        pthread_cond_wait(&p->w.wake, &p->w.lock);
+                if (nothing_to_do(p)) {
+                        wait_idle(p);
                         continue;
                 }
-                p->idle = false; /* a give meanwhile need not lift it */
                 pthread_mutex_unlock(&p->w.lock);
-                set_idle(false);
                 fd = make_one(p->home_fd, &fresh, &stranded);
                 pthread_mutex_lock(&p->w.lock);
                 if (fresh) {
@@ -330,6 +372,7 @@ struct netns_pool *netns_pool_free(struct netns_pool *p)
         if (!p)
                 return NULL;
         worker_stop(&p->w);
+        drain_mailbox(p);
         for (size_t i = 0; i < p->n_spares; i++)
                 close(p->spares[i]);
         for (size_t i = 0; i < p->n_kept; i++)
@@ -383,8 +426,21 @@ void netns_pool_give(struct netns_pool *p, int fd, uid_t owner)
                 return;
         }
         /* Never wait for the worker (it may hold the lock at SCHED_IDLE):
-         * a busy lock costs this namespace, not the caller's loop. */
+         * with the lock busy, leave it in the mailbox, which the worker
+         * empties before it waits (one left just after that waits for the
+         * next take or give; the signal below usually spares it that). */
         if (pthread_mutex_trylock(&p->w.lock) != 0) {
+                uint64_t v = (uint64_t)owner << 32 | (uint32_t)(fd + 1);
+
+                for (size_t i = 0; i < NETNS_SPARES_MAX; i++) {
+                        uint64_t empty = 0;
+
+                        if (__atomic_compare_exchange_n(&p->mailbox[i], &empty, v, false,
+                                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+                                pthread_cond_signal(&p->w.wake);
+                                return;
+                        }
+                }
                 close(fd);
                 __atomic_add_fetch(&p->give_busy, 1, __ATOMIC_RELAXED);
                 return;

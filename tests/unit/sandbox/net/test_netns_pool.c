@@ -89,6 +89,18 @@ static int count_netns_fds(void)
         return n;
 }
 
+/* A take that a busy lock does not fail (the worker holds it for a moment
+ * after each spare it adds): -EAGAIN only when none is ready. */
+static int take(struct netns_pool *p, uid_t owner)
+{
+        double end = now_ms() + 2000;
+        int fd;
+
+        while ((fd = netns_pool_take(p, owner)) == -EAGAIN && now_ms() < end)
+                usleep(500);
+        return fd;
+}
+
 static void wait_spares(struct netns_pool *p, unsigned want)
 {
         struct sandbox_spares st;
@@ -224,7 +236,7 @@ START_TEST(pool_spare_is_fresh_with_lo_up)
         home = own_ns_ino();
         ck_assert_msg(netns_pool_new(2, &p, err, sizeof(err)) == 0, "%s", err);
         wait_spares(p, 2);
-        fd = netns_pool_take(p, OWNER);
+        fd = take(p, OWNER);
         ck_assert_int_ge(fd, 0);
         ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
         /* a namespace of its own, not ours; and the worker, which made
@@ -250,7 +262,7 @@ START_TEST(pool_never_hands_out_one_twice)
         ck_assert_msg(netns_pool_new(2, &p, err, sizeof(err)) == 0, "%s", err);
         for (int i = 0; i < N; i++) {
                 wait_spares(p, 1);
-                fds[i] = netns_pool_take(p, OWNER);
+                fds[i] = take(p, OWNER);
                 ck_assert_int_ge(fds[i], 0);
                 seen[i] = ns_ino_of_fd(fds[i]);
                 for (int j = 0; j < i; j++)
@@ -265,7 +277,34 @@ START_TEST(pool_never_hands_out_one_twice)
 }
 END_TEST
 
-/* In a private namespace: a pool of one spare, and that spare taken. */
+/* Wait until the kernel has freed the sockets the worker used to bring lo
+ * up in the namespace of fd (RCU frees them a little later): until then
+ * sockstat counts them, and a give would rightly discard the namespace. */
+static void settle(int nsfd)
+{
+        int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        double end = now_ms() + 5000;
+        bool quiet = false;
+
+        ck_assert_int_ge(home, 0);
+        ck_assert_int_eq(setns(nsfd, CLONE_NEWNET), 0);
+        while (!quiet && now_ms() < end) {
+                char buf[64] = "";
+                FILE *f = fopen("/proc/thread-self/net/sockstat", "re");
+
+                quiet = f && fgets(buf, sizeof(buf), f) && strcmp(buf, "sockets: used 0\n") == 0;
+                if (f)
+                        fclose(f);
+                if (!quiet)
+                        usleep(1000);
+        }
+        ck_assert_int_eq(setns(home, CLONE_NEWNET), 0);
+        close(home);
+        ck_assert_msg(quiet, "sockets of the worker still counted after 5 s");
+}
+
+/* In a private namespace: a pool of one spare, and that spare taken
+ * (settled: see settle). */
 static int pool_and_take(struct netns_pool **p, ino_t *ret_ino)
 {
         char err[256] = "";
@@ -274,9 +313,10 @@ static int pool_and_take(struct netns_pool **p, ino_t *ret_ino)
         enter_private_netns();
         ck_assert_msg(netns_pool_new(1, p, err, sizeof(err)) == 0, "%s", err);
         wait_spares(*p, 1);
-        fd = netns_pool_take(*p, OWNER);
+        fd = take(*p, OWNER);
         ck_assert_int_ge(fd, 0);
         *ret_ino = ns_ino_of_fd(fd);
+        settle(fd);
         return fd;
 }
 
@@ -295,7 +335,7 @@ START_TEST(pool_takes_back_an_unused_namespace)
         ck_assert_uint_eq(st.discarded, 0);
         ck_assert_uint_eq(st.ready, 2);
         /* the last one in is the next one out */
-        fd = netns_pool_take(p, OWNER);
+        fd = take(p, OWNER);
         ck_assert_int_ge(fd, 0);
         ck_assert(ns_ino_of_fd(fd) == ino);
         ck_assert_int_eq(check_inside(fd), 0);
@@ -322,7 +362,7 @@ START_TEST(pool_discards_a_used_namespace)
         wait_handled(p, 1, &st);
         ck_assert_msg(st.discarded == 1 && st.recycled == 0, "%s: recycled", use_names[how]);
         wait_spares(p, 1);
-        fd = netns_pool_take(p, OWNER);
+        fd = take(p, OWNER);
         ck_assert_int_ge(fd, 0);
         ck_assert(ns_ino_of_fd(fd) != ino);
         close(fd);
@@ -369,10 +409,10 @@ START_TEST(pool_keeps_a_namespace_for_its_owner_only)
         ck_assert_uint_eq(st.recycled, 1);
         /* the kept one lives on in the pool: its inode is its own */
         wait_spares(p, 2);
-        other = netns_pool_take(p, OWNER + 1);
+        other = take(p, OWNER + 1);
         ck_assert_int_ge(other, 0);
         ck_assert(ns_ino_of_fd(other) != ino);
-        fd = netns_pool_take(p, OWNER);
+        fd = take(p, OWNER);
         ck_assert_int_ge(fd, 0);
         ck_assert(ns_ino_of_fd(fd) == ino);
         close(other);
@@ -397,10 +437,11 @@ START_TEST(pool_keeps_at_most_16_and_frees_them)
         ck_assert_msg(netns_pool_new(1, &p, err, sizeof(err)) == 0, "%s", err);
         for (int i = 0; i < N; i++) {
                 wait_spares(p, 1 + (unsigned)MIN(i, 16));
-                fd = netns_pool_take(p, OWNER + 1 + (uid_t)i); /* new ones only */
+                fd = take(p, OWNER + 1 + (uid_t)i); /* new ones only */
                 ck_assert_int_ge(fd, 0);
                 if (i == 0)
                         first = ns_ino_of_fd(fd);
+                settle(fd);
                 netns_pool_give(p, fd, OWNER);
                 wait_handled(p, (uint64_t)i + 1, &st);
         }
@@ -411,7 +452,7 @@ START_TEST(pool_keeps_at_most_16_and_frees_them)
         ck_assert_uint_eq(st.ready, 17);
         /* the newest first, and the first one handed back is gone */
         for (int i = 0; i < 16; i++) {
-                fd = netns_pool_take(p, OWNER);
+                fd = take(p, OWNER);
                 ck_assert_int_ge(fd, 0);
                 ck_assert(ns_ino_of_fd(fd) != first);
                 if (i < 15)
@@ -438,7 +479,7 @@ START_TEST(pool_holds_only_its_spares)
         ck_assert_int_eq(count_netns_fds(), base + 1 + 3);
         for (int i = 0; i < 5; i++) {
                 wait_spares(p, 3);
-                fd = netns_pool_take(p, OWNER);
+                fd = take(p, OWNER);
                 ck_assert_int_ge(fd, 0);
                 close(fd);
         }
