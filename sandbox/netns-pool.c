@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,9 @@ struct netns_pool {
         struct worker w;   /* w.lock guards the rest */
         bool make_failed;  /* until the next take */
         bool stranded;     /* the worker could not return home: it makes no more */
-        bool idle;         /* the worker is at SCHED_IDLE */
         unsigned want;     /* new spares to keep */
         int home_fd;       /* the launcher's network namespace */
+        int wake_fd;       /* eventfd the worker waits on (wake()) */
         int spares[NETNS_SPARES_MAX];    /* new, nobody's */
         size_t n_spares;
         struct used kept[NETNS_SPARES_MAX]; /* handed back unused, oldest first */
@@ -260,34 +261,32 @@ static void recycle_one(struct netns_pool *p)
         p->st.recycled++;
 }
 
-static bool mailbox_empty(struct netns_pool *p)
-{
-        for (size_t i = 0; i < NETNS_SPARES_MAX; i++)
-                if (__atomic_load_n(&p->mailbox[i], __ATOMIC_ACQUIRE))
-                        return false;
-        return true;
-}
-
 /* Lock held: nothing to inspect and nothing to make. */
 static bool nothing_to_do(struct netns_pool *p)
 {
-        return p->w.stop || ((p->n_given == 0 || p->stranded) && mailbox_empty(p) &&
-                             (p->stranded || p->make_failed || p->n_spares >= p->want));
+        return (p->n_given == 0 || p->stranded) &&
+               (p->stranded || p->make_failed || p->n_spares >= p->want);
 }
 
-/* Lock held: wait at SCHED_IDLE until there is work. The priority changes
- * with the lock dropped: a thread at SCHED_IDLE holding it would make takes
- * miss and gives queue while the CPUs are busy. */
+/* Wake the worker: take, give (with or without the lock) and free. An
+ * eventfd keeps the count, so a wake just before the worker blocks is not
+ * lost, and the worker blocks without the lock. */
+static void wake(struct netns_pool *p)
+{
+        const uint64_t one = 1;
+
+        (void)!write(p->wake_fd, &one, sizeof(one));
+}
+
+/* Lock held: wait at SCHED_IDLE until woken, without the lock: a thread at
+ * SCHED_IDLE holding it would make takes miss while the CPUs are busy. */
 static void wait_idle(struct netns_pool *p)
 {
-        p->idle = true;
+        uint64_t n;
+
         pthread_mutex_unlock(&p->w.lock);
         set_idle(true);
-        pthread_mutex_lock(&p->w.lock);
-        if (nothing_to_do(p) && !p->w.stop)
-                pthread_cond_wait(&p->w.wake, &p->w.lock);
-        p->idle = false;
-        pthread_mutex_unlock(&p->w.lock);
+        (void)!read(p->wake_fd, &n, sizeof(n));
         set_idle(false);
         pthread_mutex_lock(&p->w.lock);
 }
@@ -308,7 +307,7 @@ static void *worker(void *arg)
                         continue;
                 }
                 if (nothing_to_do(p)) {
-                        wait_idle(p);
+                        wait_idle(p); /* what is in the mailbox came with a wake */
                         continue;
                 }
                 pthread_mutex_unlock(&p->w.lock);
@@ -348,29 +347,37 @@ int netns_pool_new(unsigned spares, struct netns_pool **ret, char *err, size_t e
                 return -ENOMEM;
         }
         p->want = MIN(spares, (unsigned)NETNS_SPARES_MAX);
+        p->wake_fd = eventfd(0, EFD_CLOEXEC);
         p->home_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (p->home_fd < 0) {
+        if (p->home_fd < 0 || p->wake_fd < 0) {
                 r = -errno;
-                snprintf(err, err_len, "cannot open /proc/thread-self/ns/net: %s", strerror(-r));
-                free(p);
-                return r;
+                snprintf(err, err_len, "cannot open /proc/thread-self/ns/net or an eventfd: %s",
+                         strerror(-r));
+                goto fail;
         }
         r = worker_start(&p->w, worker, p, "stepd-netns");
         if (r < 0) {
                 snprintf(err, err_len, "cannot start the network namespace worker: %s",
                          strerror(-r));
-                close(p->home_fd);
-                free(p);
-                return r;
+                goto fail;
         }
         *ret = p;
         return 0;
+fail:
+        safe_close(p->home_fd);
+        safe_close(p->wake_fd);
+        free(p);
+        return r;
 }
 
 struct netns_pool *netns_pool_free(struct netns_pool *p)
 {
         if (!p)
                 return NULL;
+        pthread_mutex_lock(&p->w.lock);
+        p->w.stop = true;
+        pthread_mutex_unlock(&p->w.lock);
+        wake(p); /* it waits on the eventfd, not on w.wake */
         worker_stop(&p->w);
         drain_mailbox(p);
         for (size_t i = 0; i < p->n_spares; i++)
@@ -381,6 +388,7 @@ struct netns_pool *netns_pool_free(struct netns_pool *p)
                 close(p->given[i].fd);
         free(p->fresh);
         close(p->home_fd);
+        close(p->wake_fd);
         free(p);
         return NULL;
 }
@@ -410,25 +418,32 @@ int netns_pool_take(struct netns_pool *p, uid_t owner)
         else
                 p->st.missed++;
         p->make_failed = false;
-        pthread_cond_signal(&p->w.wake);
         pthread_mutex_unlock(&p->w.lock);
+        wake(p);
         return fd;
+}
+
+/* Handed back: the worker inspects it promptly, even while the CPUs are
+ * busy (the owner's next take is due soon, and a miss costs far more), so
+ * it is lifted from SCHED_IDLE now rather than when a CPU idles. */
+static void wake_now(struct netns_pool *p)
+{
+        const struct sched_param none = { 0 };
+
+        (void)pthread_setschedparam(p->w.thread, SCHED_OTHER, &none);
+        wake(p);
 }
 
 void netns_pool_give(struct netns_pool *p, int fd, uid_t owner)
 {
-        const struct sched_param none = { 0 };
-
         if (fd < 0)
                 return;
         if (!p) {
                 close(fd);
                 return;
         }
-        /* Never wait for the worker (it may hold the lock at SCHED_IDLE):
-         * with the lock busy, leave it in the mailbox, which the worker
-         * empties before it waits (one left just after that waits for the
-         * next take or give; the signal below usually spares it that). */
+        /* Never wait for the worker: with the lock busy, leave it in the
+         * mailbox, which the worker empties each time round its loop. */
         if (pthread_mutex_trylock(&p->w.lock) != 0) {
                 uint64_t v = (uint64_t)owner << 32 | (uint32_t)(fd + 1);
 
@@ -437,7 +452,7 @@ void netns_pool_give(struct netns_pool *p, int fd, uid_t owner)
 
                         if (__atomic_compare_exchange_n(&p->mailbox[i], &empty, v, false,
                                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-                                pthread_cond_signal(&p->w.wake);
+                                wake_now(p);
                                 return;
                         }
                 }
@@ -448,15 +463,12 @@ void netns_pool_give(struct netns_pool *p, int fd, uid_t owner)
         if (p->n_given >= NETNS_SPARES_MAX || p->stranded || p->w.stop) {
                 close(fd);
                 p->st.discarded++;
-        } else {
-                p->given[p->n_given++] = (struct used){ .fd = fd, .owner = owner };
-                /* Inspected promptly, even while the CPUs are busy: the
-                 * next take is due soon, and a miss costs far more. */
-                if (p->idle && pthread_setschedparam(p->w.thread, SCHED_OTHER, &none) == 0)
-                        p->idle = false;
-                pthread_cond_signal(&p->w.wake);
+                pthread_mutex_unlock(&p->w.lock);
+                return;
         }
+        p->given[p->n_given++] = (struct used){ .fd = fd, .owner = owner };
         pthread_mutex_unlock(&p->w.lock);
+        wake_now(p);
 }
 
 void netns_pool_stats(struct netns_pool *p, struct sandbox_spares *ret)
