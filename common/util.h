@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "macro.h"
@@ -17,6 +18,11 @@ size_t strv_length(char *const *v);
 int strv_push(char ***v, const char *s);       /* copies s */
 char **strv_copy(char *const *v);              /* NULL on ENOMEM */
 bool strv_contains(char *const *v, const char *s);
+static inline bool streq(const char *a, const char *b)
+{
+        return strcmp(a, b) == 0;
+}
+
 static inline void strv_freep(char ***v)
 {
         strv_free(*v);

@@ -17,7 +17,6 @@
 #define CFS_PERIOD_US 100000ULL
 #define DESTROY_TIMEOUT_USEC 1000000ULL
 
-#define streq(a, b) (strcmp((a), (b)) == 0)
 
 enum ctrl { CTRL_MEMORY, CTRL_PIDS, CTRL_CPU, CTRL_CPUACCT, _CTRL_MAX };
 extern const char *const cg_ctrl_names[_CTRL_MAX];

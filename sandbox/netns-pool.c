@@ -49,7 +49,6 @@
 #include "sandbox/worker.h"
 
 #define NETNS_SPARES_MAX 16
-#define STREQ(a, b) (strcmp((a), (b)) == 0)
 
 /* A namespace a step has had, and whose step it was. */
 struct used {
@@ -134,10 +133,10 @@ static bool sockstat_empty(const char *name)
         if (r < 0)
                 return r == -ENOENT;
         for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
-                bool counted = STREQ(t, "used") || STREQ(t, "inuse") || STREQ(t, "tw");
+                bool counted = streq(t, "used") || streq(t, "inuse") || streq(t, "tw");
                 char *v = counted ? strtok_r(NULL, " \n", &save) : NULL;
 
-                if (counted && (!v || !STREQ(v, "0")))
+                if (counted && (!v || !streq(v, "0")))
                         return false;
         }
         return true;
@@ -194,7 +193,7 @@ static bool untouched(int fd, int home_fd, const char *fresh, bool *stranded)
         same = sockstat_empty("sockstat") && sockstat_empty("sockstat6") && flowlabels_empty();
         if (same) {
                 now = state_read();
-                same = now && STREQ(now, fresh);
+                same = now && streq(now, fresh);
         }
         if (setns(home_fd, CLONE_NEWNET) < 0) {
                 *stranded = true;
@@ -396,6 +395,7 @@ struct netns_pool *netns_pool_free(struct netns_pool *p)
 int netns_pool_take(struct netns_pool *p, uid_t owner)
 {
         int fd = -EAGAIN;
+        bool need;
 
         if (!p)
                 return -EINVAL;
@@ -418,8 +418,11 @@ int netns_pool_take(struct netns_pool *p, uid_t owner)
         else
                 p->st.missed++;
         p->make_failed = false;
+        /* a kept one taken leaves the new ones as they were: nothing to make */
+        need = p->n_spares < p->want && !p->stranded;
         pthread_mutex_unlock(&p->w.lock);
-        wake(p);
+        if (need)
+                wake(p);
         return fd;
 }
 
